@@ -1,0 +1,193 @@
+"""Typed, frozen settings read once from the environment (``EXAMGATE_*``) and an optional file.
+
+Every address and credential lives here, so the same code points at a laptop
+stack or at a university's real clusters. Nested sections use ``__`` in
+environment variables, e.g. ``EXAMGATE_KAFKA__BOOTSTRAP_SERVERS=broker:9092``.
+A settings file (YAML or TOML) is named by ``EXAMGATE_CONFIG`` or ``--config``;
+environment variables win over the file. Unknown keys anywhere are an error.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Section(BaseModel):
+    """Base for settings sections: frozen, unknown keys rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TopicSettings(Section):
+    """Topic names and partition counts; keys keep one gate on one partition."""
+
+    checkins: str = "gate.checkins"
+    decisions: str = "gate.decisions"
+    enrollments: str = "enrollment.requests"
+    feedback: str = "gate.feedback"
+    model_events: str = "model.events"
+    audit: str = "audit.events"
+    dlq_suffix: str = Field(".dlq", description="Dead-letter topic = source topic + this suffix.")
+    partitions: int = Field(3, ge=1, description="Partitions of the check-in and decision topics.")
+    replication_factor: int = Field(1, ge=1)
+
+    def all_topics(self) -> list[str]:
+        """Every topic the system uses, dead-letter topics included."""
+        main = [self.checkins, self.decisions, self.enrollments, self.feedback,
+                self.model_events, self.audit]
+        return main + [t + self.dlq_suffix for t in (self.checkins, self.enrollments, self.feedback)]
+
+
+class KafkaSettings(Section):
+    """Where the Kafka cluster is and how to talk to it."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    topics: TopicSettings = TopicSettings()
+
+    def client_config(self) -> dict[str, Any]:
+        """librdkafka (confluent-kafka) connection properties."""
+        conf: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            conf["sasl.mechanism"] = self.sasl_mechanism
+            conf["sasl.username"] = self.sasl_username or ""
+            conf["sasl.password"] = (
+                self.sasl_password.get_secret_value() if self.sasl_password else ""
+            )
+        return conf
+
+
+class RedisSettings(Section):
+    """The template cache and idempotency keys."""
+
+    url: str = "redis://127.0.0.1:6379/0"
+    password: SecretStr | None = None
+    socket_timeout_s: float = Field(0.5, gt=0, description="Fail fast: a slow cache means REVIEW.")
+
+
+class ObjectStoreSettings(Section):
+    """S3-compatible object store (MinIO, SeaweedFS, AWS S3, Ceph ...)."""
+
+    endpoint: str = "127.0.0.1:9000"
+    access_key: str = "examgate"
+    secret_key: SecretStr = SecretStr("examgate-dev-secret")
+    secure: bool = False
+    region: str | None = None
+    bucket_enrollment: str = "examgate-enrollment"
+    bucket_frames: str = "examgate-frames"
+    bucket_training: str = "examgate-training"
+    bucket_models: str = "examgate-models"
+    bucket_mlflow: str = "examgate-mlflow"
+    review_retention_days: int = Field(30, ge=1)
+
+    def buckets(self) -> list[str]:
+        """Every bucket the system writes to."""
+        return [self.bucket_enrollment, self.bucket_frames, self.bucket_training,
+                self.bucket_models, self.bucket_mlflow]
+
+
+class MlflowSettings(Section):
+    """The experiment tracker and model registry."""
+
+    tracking_uri: str = "http://127.0.0.1:5000"
+    registered_model: str = "examgate-face"
+    experiment: str = "examgate"
+
+
+class StackSettings(Section):
+    """The local development stack started by ``examgate stack up``."""
+
+    state_dir: Path = Field(REPO_ROOT / ".state", description="PIDs, logs and data of local services.")
+    cache_dir: Path = Field(REPO_ROOT / ".cache", description="Downloaded jars and binaries.")
+    kafka_version: str = "3.9.1"
+    minio_version: str = Field(
+        "v0.0.0-20260212201848-7aac2a2c5b7c",
+        description="Go module version of github.com/minio/minio built for the local object store.",
+    )
+    kafka_controller_port: int = 9093
+    mlflow_port: int = 5000
+    object_store_console_port: int = 9001
+    start_timeout_s: float = 180.0
+
+
+class DataSettings(Section):
+    """Where offline face data lives."""
+
+    lfw_dir: Path = Field(REPO_ROOT.parent / "shared" / "datasets" / "lfw")
+
+
+class Settings(BaseSettings):
+    """ExamGate's one settings object; build it once in ``main()`` with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="EXAMGATE_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="forbid",
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    redis: RedisSettings = RedisSettings()
+    object_store: ObjectStoreSettings = ObjectStoreSettings()
+    mlflow: MlflowSettings = MlflowSettings()
+    stack: StackSettings = StackSettings()
+    data: DataSettings = DataSettings()
+    template_key: SecretStr = Field(
+        SecretStr("ZXhhbWdhdGUtZGV2LWtleS0zMi1ieXRlcy1sb25nISE="),
+        description="Base64 AES-256 key that encrypts templates and enrollment images at rest.",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Explicit arguments (the file's contents) rank below the environment.
+        return (env_settings, init_settings, file_secret_settings)
+
+
+class SettingsError(ValueError):
+    """The settings file or environment is invalid."""
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise SettingsError(f"settings file not found: {path}")
+    text = path.read_text()
+    if path.suffix == ".toml":
+        data = tomllib.loads(text)
+    else:
+        data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict):
+        raise SettingsError(f"settings file {path} must hold a mapping at the top level")
+    return data
+
+
+def load_settings(config_file: str | Path | None = None) -> Settings:
+    """Read settings from ``config_file`` (or ``$EXAMGATE_CONFIG``) and the environment."""
+    path = config_file or os.environ.get("EXAMGATE_CONFIG")
+    data = _read_file(Path(path)) if path else {}
+    return Settings(**data)

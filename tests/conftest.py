@@ -1,0 +1,22 @@
+"""Shared fixtures for every test layer."""
+
+from __future__ import annotations
+
+import pytest
+
+from examgate.codec import EventCodec
+from examgate.events import camera, checkin, inline_frame
+
+
+@pytest.fixture(scope="session")
+def codec() -> EventCodec:
+    """The event codec over the repository's schemas."""
+    return EventCodec()
+
+
+@pytest.fixture
+def sample_checkin() -> dict:
+    """A valid CheckIn record with a tiny inline frame."""
+    return checkin(gate_id="gate-1", exam_id="exam-42", claimed_student_id="s-001",
+                   frame=inline_frame(b"\xff\xd8\xff fake jpeg"),
+                   camera_meta=camera("cam-1", 640, 480))
