@@ -1,4 +1,4 @@
-"""Object storage port: S3-compatible in production (through the ``minio`` client), memory in tests."""
+"""Object storage port: S3-compatible in production (the ``minio`` client), memory in tests."""
 
 from __future__ import annotations
 

@@ -75,7 +75,8 @@ class ModelRegistry:
 
         full_spec = {
             "detector": detector, "embedder": embedder,
-            "files": {role: {"name": p.name, "sha256": sha256_file(p)} for role, p in files.items()},
+            "files": {role: {"name": p.name, "sha256": sha256_file(p)}
+                      for role, p in files.items()},
             "thresholds": thresholds.as_record(), **spec,
         }
         mlflow.set_tracking_uri(self.tracking_uri)
@@ -135,8 +136,8 @@ class ModelRegistry:
         if not spec_path.is_file():
             try:
                 mv = self.client.get_model_version(self.model_name, version)
-                with tempfile.TemporaryDirectory(dir=self.cache_dir.parent
-                                                 if self.cache_dir.parent.exists() else None) as tmp:
+                self.cache_dir.mkdir(parents=True, exist_ok=True)
+                with tempfile.TemporaryDirectory(dir=self.cache_dir) as tmp:
                     got = Path(mlflow.artifacts.download_artifacts(
                         artifact_uri=mv.source, dst_path=tmp, tracking_uri=self.tracking_uri))
                     target.parent.mkdir(parents=True, exist_ok=True)

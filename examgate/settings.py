@@ -48,7 +48,8 @@ class TopicSettings(Section):
         """Every topic the system uses, dead-letter topics included."""
         main = [self.checkins, self.decisions, self.enrollments, self.feedback,
                 self.model_events, self.audit]
-        return main + [t + self.dlq_suffix for t in (self.checkins, self.enrollments, self.feedback)]
+        sources = (self.checkins, self.enrollments, self.feedback)
+        return main + [t + self.dlq_suffix for t in sources]
 
 
 class KafkaSettings(Section):
@@ -60,6 +61,8 @@ class KafkaSettings(Section):
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     topics: TopicSettings = TopicSettings()
+    processor_group: str = Field("examgate-processors",
+                                 description="Consumer group (Faust app id) of the processors.")
 
     def client_config(self) -> dict[str, Any]:
         """librdkafka (confluent-kafka) connection properties."""
@@ -116,7 +119,8 @@ class MlflowSettings(Section):
 class StackSettings(Section):
     """The local development stack started by ``examgate stack up``."""
 
-    state_dir: Path = Field(REPO_ROOT / ".state", description="PIDs, logs and data of local services.")
+    state_dir: Path = Field(REPO_ROOT / ".state",
+                            description="PIDs, logs and data of local services.")
     cache_dir: Path = Field(REPO_ROOT / ".cache", description="Downloaded jars and binaries.")
     kafka_version: str = "3.9.1"
     minio_version: str = Field(
@@ -135,6 +139,73 @@ class DataSettings(Section):
     lfw_dir: Path = Field(REPO_ROOT.parent / "shared" / "datasets" / "lfw")
 
 
+class QualitySettings(Section):
+    """Quality gates on the main face; a failed gate sends a check-in to REVIEW with a reason."""
+
+    min_face_px: int = Field(
+        default=60, ge=1, description="FACE_TOO_SMALL below this box side in pixels."
+    )
+    min_confidence: float = Field(
+        default=0.75, ge=0, le=1, description="LOW_CONFIDENCE below this detector score."
+    )
+    min_sharpness: float = Field(
+        default=15.0, ge=0,
+        description="BLURRY below this variance of the Laplacian of the face resized to 112 px "
+        "(LFW: 1st percentile 27; a Gaussian blur of sigma 2 gives 11-24).",
+    )
+    min_brightness: float = Field(
+        default=40.0, ge=0, le=255, description="TOO_DARK below this mean gray level of the face."
+    )
+    max_brightness: float = Field(
+        default=215.0, ge=0, le=255, description="OVEREXPOSED above this mean gray level."
+    )
+    max_dark_fraction: float = Field(
+        default=0.5, ge=0, le=1, description="TOO_DARK when more of the face is near black."
+    )
+    max_clipped_fraction: float = Field(
+        default=0.3, ge=0, le=1, description="OVEREXPOSED when more of the face is blown out."
+    )
+    max_abs_yaw_deg: float = Field(
+        default=40.0, ge=0, description="POSE above this yaw, roughly estimated from landmarks."
+    )
+    max_abs_roll_deg: float = Field(
+        default=30.0, ge=0, description="POSE above this in-plane tilt of the eye line."
+    )
+    secondary_face_ratio: float = Field(
+        default=0.5, gt=0, le=1,
+        description="MULTIPLE_FACES when another confident face is at least this fraction of the "
+        "main face's width; smaller faces (people far behind) are ignored.",
+    )
+
+
+class VisionSettings(Section):
+    """Face detector and embedder by name, image limits and quality gates."""
+
+    detector: str = Field(default="yunet", description="Registered detector: yunet or mtcnn.")
+    embedder: str = Field(default="sface", description="Registered embedder name.")
+    detector_score_threshold: float = Field(
+        default=0.5, ge=0, le=1, description="Faces scored below this are not reported at all."
+    )
+    detect_max_side: int = Field(
+        default=640, ge=64, description="Frames are downscaled to this longer side to detect."
+    )
+    flip_tta: bool = Field(default=False, description="Also embed the mirrored face, average.")
+    intra_op_threads: int = Field(default=1, ge=1, description="Threads per inference call.")
+    max_image_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    max_image_pixels: int = Field(
+        default=25_000_000, ge=1, description="TOO_LARGE above this, read from the header."
+    )
+    min_image_side: int = Field(default=32, ge=1, description="TOO_SMALL below this side.")
+    model_cache_dir: Path = Field(
+        default=REPO_ROOT / ".cache" / "models",
+        description="Models converted on first use (the O-net ONNX of yunet_onet).",
+    )
+    align_method: str = Field(
+        default="lsq", description="Five-point fit: lsq (all points) or lmeds (robust)."
+    )
+    quality: QualitySettings = QualitySettings()
+
+
 class Settings(BaseSettings):
     """ExamGate's one settings object; build it once in ``main()`` with :func:`load_settings`."""
 
@@ -151,6 +222,7 @@ class Settings(BaseSettings):
     mlflow: MlflowSettings = MlflowSettings()
     stack: StackSettings = StackSettings()
     data: DataSettings = DataSettings()
+    vision: VisionSettings = VisionSettings()
     template_key: SecretStr = Field(
         SecretStr("ZXhhbWdhdGUtZGV2LWtleS0zMi1ieXRlcy1sb25nISE="),
         description="Base64 AES-256 key that encrypts templates and enrollment images at rest.",

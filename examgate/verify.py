@@ -182,7 +182,8 @@ class Verifier:
     def _keep_for_review(self, checkin: dict[str, Any], frame: bytes) -> dict[str, Any] | None:
         from examgate.events import object_ref
 
-        key = f"review/{checkin['exam_id']}/{checkin['gate_id']}/{checkin['event_id']}.jpg"
+        # Keyed by the claimed student, so deleting a student removes these too.
+        key = f"review/{checkin['claimed_student_id']}/{checkin['event_id']}.jpg"
         try:
             self.objects.put(self.frames_bucket, key, frame, "image/jpeg")
         except ObjectStoreError as exc:

@@ -1,0 +1,220 @@
+"""LFW benchmark: View 2 10-fold accuracy, TAR@FAR over all pairs, gender slices, speed.
+
+Run ``python -m benchmarks.lfw --json results/lfw.json --plot results/lfw.png``
+or, mounted in the main CLI, ``examgate bench lfw``. Numbers are printed and
+written; nothing is asserted (tests assert behaviour, benchmarks measure).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Annotated, Any
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+
+from benchmarks.lfw_data import (
+    LfwMissingError,
+    central_face,
+    embed_images,
+    read_genders,
+    read_pairs,
+    require_lfw,
+)
+from benchmarks.lfw_metrics import kfold_accuracy, pair_scores, percentiles, tar_far_report
+from examgate.settings import load_settings
+from examgate.vision.align import align_face
+from examgate.vision.decode import decode_image
+from examgate.vision.detectors import create_detector
+from examgate.vision.embedders import create_embedder
+
+app = typer.Typer(help="Accuracy and speed benchmarks on LFW.", no_args_is_help=True)
+console = Console(stderr=True)
+NO_FACE_HANDLING = ("no face detected: aligned with the median landmarks of the faces found "
+                    "in the same run (LFW faces are centred); several faces: the one nearest "
+                    "the image centre")
+
+
+def _detector(name: str, threads: int, cache_dir: Path | None = None) -> Any:
+    return create_detector(name, num_threads=threads, cache_dir=cache_dir)
+
+
+def measure_throughput(images: list[np.ndarray], detector: str, embedder: str, flip: bool,
+                       threads: int, batch: int = 8, cache_dir: Path | None = None) -> float:
+    """Images per second for detect + align + batched embed with ``threads`` intra-op threads."""
+    det = _detector(detector, threads, cache_dir)
+    emb = create_embedder(embedder, intra_op_threads=threads, flip=flip, max_batch=batch)
+    emb.embed(np.zeros((1, emb.input_size, emb.input_size, 3), np.uint8))  # warm-up
+    start = time.perf_counter()
+    for i in range(0, len(images), batch):
+        chunk = images[i:i + batch]
+        faces = [central_face(det.detect(im), im.shape) for im in chunk]
+        aligned = [align_face(im, f, emb.input_size) for im, f in zip(chunk, faces, strict=True)
+                   if f is not None]
+        if aligned:
+            emb.embed(np.stack(aligned))
+    return len(images) / (time.perf_counter() - start)
+
+
+def measure_two_workers(images: list[np.ndarray], detector: str, embedder: str,
+                        flip: bool, cache_dir: Path | None = None) -> float:
+    """Images per second with two single-threaded workers, each with its own models."""
+    cv2.setNumThreads(1)
+    halves = [images[0::2], images[1::2]]
+    models = [(_detector(detector, 1, cache_dir), create_embedder(embedder, flip=flip))
+              for _ in halves]
+
+    def work(k: int) -> None:
+        det, emb = models[k]
+        for im in halves[k]:
+            face = central_face(det.detect(im), im.shape)
+            if face is not None:
+                emb.embed(align_face(im, face, emb.input_size)[None])
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(work, range(2)))
+    return len(images) / (time.perf_counter() - start)
+
+
+def run_lfw_benchmark(lfw_dir: Path, *, detector: str = "yunet", embedder: str = "sface",
+                      folds: int = 10, flip: bool = False, pairs_file: str = "pairs.txt",
+                      throughput_images: int = 256, show_progress: bool = True,
+                      align_method: str = "lsq", cache_dir: Path | None = None,
+                      ) -> dict[str, Any]:
+    """Run the whole LFW benchmark and return its numbers (see the module docstring)."""
+    require_lfw(lfw_dir, pairs_file)
+    pairs = read_pairs(lfw_dir / pairs_file)
+    n_folds = len({p.fold for p in pairs})
+    if folds < n_folds:
+        if folds < 2:
+            raise ValueError("--folds needs at least 2 folds (threshold on the others)")
+        pairs = [p for p in pairs if p.fold < folds]
+    names = sorted({p.a for p in pairs} | {p.b for p in pairs})
+    index = {n: i for i, n in enumerate(names)}
+
+    cv2.setNumThreads(1)
+    det = _detector(detector, 1, cache_dir)
+    emb = create_embedder(embedder, intra_op_threads=1, flip=flip)
+    emb.embed(np.zeros((1, emb.input_size, emb.input_size, 3), np.uint8))
+    with Progress("[progress.description]{task.description}", BarColumn(),
+                  MofNCompleteColumn(), TimeRemainingColumn(), console=console,
+                  disable=not show_progress) as bar:
+        task = bar.add_task(f"embedding {len(names)} images", total=len(names))
+        embedded = embed_images(lfw_dir, names, det, emb, align_method=align_method,
+                                progress=lambda n: bar.advance(task, n))
+    scores = pair_scores(pairs, index, embedded.embeddings)
+    result: dict[str, Any] = {"detector": detector, "embedder": embedder, "flip_tta": flip,
+                              "align_method": align_method,
+                              "pairs_file": pairs_file, "folds": len({p.fold for p in pairs}),
+                              "n_pairs": len(pairs), "n_images": len(names)}
+    result.update(kfold_accuracy(pairs, scores))
+    result.update(tar_far_report(names, embedded.embeddings, read_genders(lfw_dir),
+                                 pairs, scores))
+    result["no_face"] = len(embedded.no_face)
+    result["no_face_images"] = embedded.no_face
+    result["no_face_handling"] = NO_FACE_HANDLING
+    pct = percentiles(embedded.ms_detect_align_embed)
+    result["ms_per_image_p50"], result["ms_per_image_p95"] = pct[50], pct[95]
+    result["ms_by_stage_p50"] = {k: percentiles(np.asarray(v))[50]
+                                 for k, v in embedded.ms_by_stage.items()}
+
+    if throughput_images > 0:
+        sample = [decode_image((lfw_dir / "images" / n).read_bytes())
+                  for n in names[:throughput_images]]
+        result["images_per_s_by_threads"] = {
+            str(t): measure_throughput(sample, detector, embedder, flip, t, cache_dir=cache_dir)
+            for t in (1, 2)
+        }
+        result["images_per_s_two_workers"] = measure_two_workers(sample, detector, embedder,
+                                                                 flip, cache_dir)
+        cv2.setNumThreads(1)
+    result["models"] = {"detector_sha256": det.model_sha256, "embedder_sha256": emb.model_sha256}
+    result["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
+                         "opencv": cv2.__version__, "onnxruntime": ort.__version__}
+    return result
+
+
+def _print(result: dict[str, Any]) -> None:
+    table = Table(title=f"LFW {result['pairs_file']}: {result['detector']} + "
+                        f"{result['embedder']}{' + flip' if result['flip_tta'] else ''}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    pct = lambda v: f"{100 * v:.2f}%"  # noqa: E731
+    table.add_row(f"accuracy ({result['folds']}-fold)",
+                  f"{pct(result['accuracy'])} ± {pct(result['accuracy_std'])}")
+    for k, v in result["tar_at_far"].items():
+        table.add_row(f"TAR @ FAR {k} (all pairs)", pct(v))
+        table.add_row(f"  threshold @ FAR {k}", f"{result['threshold_at_far'][k]:.4f}")
+        for g, rates in result["tar_at_far_by_gender"].items():
+            table.add_row(f"  {g}: TAR / FAR", f"{pct(rates[k])} / "
+                          f"{result['far_by_gender'][g][k]:.2e}")
+    table.add_row("no face detected", str(result["no_face"]))
+    table.add_row("ms/image detect+align+embed p50 / p95 (1 thread)",
+                  f"{result['ms_per_image_p50']:.1f} / {result['ms_per_image_p95']:.1f}")
+    for t, v in result.get("images_per_s_by_threads", {}).items():
+        table.add_row(f"images/s batched, {t} thread(s)", f"{v:.1f}")
+    if "images_per_s_two_workers" in result:
+        table.add_row("images/s, 2 workers x 1 thread", f"{result['images_per_s_two_workers']:.1f}")
+    Console().print(table)
+
+
+@app.callback()
+def _group() -> None:
+    """Benchmarks that print numbers."""
+
+
+@app.command("lfw")
+def lfw(
+    lfw_dir: Annotated[Path | None, typer.Option(help="LFW folder (default: settings)")] = None,
+    detector: Annotated[str | None, typer.Option(help="detector name")] = None,
+    embedder: Annotated[str | None, typer.Option(help="embedder name")] = None,
+    folds: Annotated[int, typer.Option(min=2, max=10, help="use the first N folds")] = 10,
+    flip: Annotated[bool | None, typer.Option(help="flip test-time augmentation")] = None,
+    pairs_file: Annotated[str, typer.Option(help="pairs.txt, or a View 1 file")] = "pairs.txt",
+    throughput_images: Annotated[int, typer.Option(help="images for images/s; 0 skips")] = 256,
+    json_out: Annotated[Path, typer.Option("--json", help="write results here")] = Path(
+        "results/lfw.json"),
+    plot: Annotated[Path, typer.Option(help="ROC/DET plot PNG ('none' skips)")] = Path(
+        "results/lfw.png"),
+    align_method: Annotated[str | None, typer.Option(help="lsq or lmeds")] = None,
+    config: Annotated[Path | None, typer.Option(help="settings file")] = None,
+) -> None:
+    """LFW View 2: 10-fold accuracy, TAR@FAR 1e-3/1e-4 over all pairs, gender gap, speed."""
+    settings = load_settings(config)
+    vision = settings.vision
+    try:
+        result = run_lfw_benchmark(
+            lfw_dir or settings.data.lfw_dir, detector=detector or vision.detector,
+            embedder=embedder or vision.embedder, folds=folds,
+            flip=vision.flip_tta if flip is None else flip, pairs_file=pairs_file,
+            throughput_images=throughput_images,
+            align_method=align_method or vision.align_method, cache_dir=vision.model_cache_dir,
+        )
+    except LfwMissingError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    curves = result.pop("_curves")
+    _print(result)
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps(result, indent=2))
+    console.print(f"wrote {json_out}")
+    if str(plot).lower() not in ("", ".", "none", "-"):
+        from benchmarks.lfw_plot import plot_roc_det
+
+        plot_roc_det(curves["all"], result, plot)
+        console.print(f"wrote {plot}")
+
+
+if __name__ == "__main__":
+    typer.run(lfw)

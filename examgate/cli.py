@@ -1,0 +1,160 @@
+"""The ``examgate`` command: one entry point, a subcommand per job.
+
+This module is the composition root: it only wires subcommands together and
+imports each application lazily, so ``examgate --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from benchmarks import e2e as bench_e2e
+from benchmarks import lfw as bench_lfw
+from examgate import cli_streaming
+from examgate.logs import configure_logging
+from examgate.stack.cli import app as stack_app
+from examgate.vision import cli as vision_cli
+
+app = typer.Typer(
+    name="examgate",
+    help=(
+        "ExamGate: face verification at the exam-hall gate.\n\n"
+        "A student scans an ID card and looks at the camera; ExamGate answers ACCEPT, "
+        "REVIEW (a proctor looks) or REJECT, with a reason. Settings come from EXAMGATE_* "
+        "environment variables and an optional --config file (YAML or TOML)."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(stack_app, name="stack")
+
+models_app = typer.Typer(help="The face-model registry (MLflow): bootstrap, list, promote.",
+                         no_args_is_help=True)
+app.add_typer(models_app, name="models")
+bench_app = typer.Typer(help="Benchmarks that print numbers and write them to results/.",
+                        no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+app.command("process")(cli_streaming.process)
+app.command("gate")(cli_streaming.gate)
+app.command("enroll")(cli_streaming.enroll)
+app.command("embed")(vision_cli.embed)
+bench_app.command("lfw")(bench_lfw.lfw)
+bench_app.command("e2e")(bench_e2e.e2e)
+
+
+@models_app.command("bootstrap")
+def models_bootstrap(
+    force: Annotated[bool, typer.Option(help="Register a new version even if a champion "
+                                             "exists.")] = False,
+) -> None:
+    """Register the bundled YuNet + SFace as the champion, thresholds calibrated on LFW View 1."""
+    from examgate.bootstrap import bootstrap
+    from examgate.settings import load_settings
+
+    version = bootstrap(load_settings(), force=force)
+    typer.echo(f"champion is version {version}")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Registered versions with their aliases and thresholds."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from examgate.registry import ModelRegistry
+    from examgate.settings import load_settings
+
+    s = load_settings()
+    reg = ModelRegistry(s.mlflow.tracking_uri, s.mlflow.registered_model,
+                        s.stack.cache_dir / "models")
+    by_version: dict[str, list[str]] = {}
+    for alias, version in reg.aliases().items():
+        by_version.setdefault(str(version), []).append(alias)
+    table = Table(title=f"{s.mlflow.registered_model} at {s.mlflow.tracking_uri}")
+    for col in ("version", "aliases", "detector", "embedder", "thresholds"):
+        table.add_column(col)
+    for mv in reg.client.search_model_versions(f"name='{s.mlflow.registered_model}'"):
+        table.add_row(str(mv.version), ", ".join(by_version.get(str(mv.version), [])),
+                      mv.tags.get("detector", ""), mv.tags.get("embedder", ""),
+                      mv.tags.get("thresholds", ""))
+    Console().print(table)
+
+
+@app.command("demo")
+def demo(
+    students: Annotated[int, typer.Option(help="Students to enroll (LFW identities).")] = 500,
+    gates: Annotated[int, typer.Option(help="Simulated gates.")] = 4,
+    workers: Annotated[int, typer.Option(help="Processor workers.")] = 1,
+    rate: Annotated[float, typer.Option(help="Check-ins per second.")] = 8.0,
+    impostors: Annotated[float, typer.Option(help="Impostor check-ins per student.")] = 0.10,
+    unenrolled: Annotated[float, typer.Option(help="Unenrolled visitors per student.")] = 0.05,
+    no_face: Annotated[float, typer.Option(help="Face-less frames per student.")] = 0.05,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same check-ins).")] = 7,
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the summary.")] =
+        Path("results/demo.json"),
+    report_dir: Annotated[Path | None, typer.Option(
+        "--report", help="Also write the HTML/CSV evaluation report here.")] = None,
+) -> None:
+    """The main job: a simulated exam check-in through the whole local stack.
+
+    Starts the local stack if needed, registers the model, enrolls the cohort,
+    replays check-ins through the gates and prints outcomes, false accepts and
+    rejects, latency and throughput.
+    """
+    from examgate.settings import load_settings
+    from simulator.demo import DemoConfig, run_demo
+
+    cfg = DemoConfig(students=students, gates=gates, workers=workers, rate=rate,
+                     impostors=impostors, unenrolled=unenrolled, no_face=no_face, seed=seed)
+    summary = run_demo(load_settings(), cfg, json_out, report_dir)
+    raise typer.Exit(0 if summary["decided"] == summary["check_ins"] else 1)
+
+
+@app.command("simulate")
+def simulate(
+    scenario: Annotated[str, typer.Argument(
+        help="Scenario YAML file, or the name of a bundled one (smoke, exam-day, stress).")],
+    report: Annotated[Path, typer.Option(help="Folder for report.json, report.html, rows.csv.")
+                      ] = Path("out"),
+    workers: Annotated[int, typer.Option(help="Processor workers.")] = 1,
+) -> None:
+    """Replay an exam-day scenario through the running system and write the evaluation report.
+
+    False-accept and false-reject rates (95% Wilson intervals) per condition and
+    gender slice, REVIEW rates, reasons, latency, throughput and lag; the run is
+    also logged to MLflow.
+    """
+    from examgate.settings import load_settings
+    from simulator.run import run_scenario
+    from simulator.scenario import load_scenario
+
+    rep, rows = run_scenario(load_settings(), load_scenario(scenario), report, workers)
+    raise typer.Exit(0 if all(r.outcome is not None for r in rows) else 1)
+
+
+@app.callback()
+def _main(
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", help="Settings file (YAML or TOML); env vars override it.",
+        envvar="EXAMGATE_CONFIG", exists=True, dir_okay=False)] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """Set up logging and remember the settings file for subcommands."""
+    import os
+
+    configure_logging(verbose)
+    if config is not None:
+        os.environ["EXAMGATE_CONFIG"] = str(config)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Gate-camera and enrollment producers."""

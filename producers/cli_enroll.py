@@ -1,0 +1,57 @@
+"""The ``examgate enroll`` command's work: progress bar, checks and a summary table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import track
+from rich.table import Table
+
+from examgate.codec import EventCodec
+from examgate.kafka import EventPublisher
+from examgate.settings import Settings
+from producers.enroll import EnrollmentProducer, EnrollSummary, RosterEntry, read_roster
+
+
+def _champion(settings: Settings):
+    from examgate.analyzer import analyzer_from_bundle
+    from examgate.registry import ModelRegistry
+
+    registry = ModelRegistry(settings.mlflow.tracking_uri, settings.mlflow.registered_model,
+                             settings.stack.cache_dir / "models")
+    return analyzer_from_bundle(registry.load("champion"), settings)
+
+
+def run_enroll(settings: Settings, roster: Path | None, photos: Path | None,
+               student: str | None, action: str, photo_files: list[Path], check: bool) -> int:
+    """Send the requests; returns the process exit code (1 if anything failed)."""
+    console = Console(stderr=True)
+    publisher = EventPublisher(settings.kafka, EventCodec(), client_id="enroll")
+    analyzer = _champion(settings) if check and action != "DELETE" else None
+    producer = EnrollmentProducer(settings, publisher, analyzer)
+    summary = EnrollSummary()
+    if student is not None:
+        if action == "DELETE":
+            producer.send(student, "DELETE")
+            summary.sent.append(student)
+        else:
+            producer.enroll(RosterEntry(student, tuple(photo_files)), action, summary)
+    else:
+        assert roster is not None
+        entries = read_roster(roster, photos or roster.parent)
+        for entry in track(entries, description="checking and sending", console=console):
+            producer.enroll(entry, action, summary)
+    summary.delivery = publisher.flush()
+    table = Table(title=f"enrollment {action}")
+    table.add_column("result")
+    table.add_column("students", justify="right")
+    table.add_row("sent and acknowledged", str(summary.delivery.delivered))
+    table.add_row("refused (photo problems)", str(len(summary.refused)))
+    table.add_row("not delivered", str(len(summary.delivery.failed)))
+    console.print(table)
+    for sid, why in summary.refused:
+        console.print(f"  refused {sid}: {why}")
+    for event_id, err in summary.delivery.failed:
+        console.print(f"  NOT DELIVERED {event_id}: {err}")
+    return 1 if summary.refused or summary.delivery.failed else 0

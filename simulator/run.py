@@ -1,0 +1,173 @@
+"""``examgate simulate``: a scenario through the running system, and the online evaluation report.
+
+Enrolls the scenario's cohort (identities disjoint from those that trained or
+calibrated the model, checked in code), replays its check-ins through the gate
+producers on the scenario's arrival schedule, collects every decision and
+writes the report (JSON, HTML with plots, CSV), logged to MLflow as a run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from rich.console import Console
+
+from examgate.codec import EventCodec
+from examgate.datasets.lfw import names_in_pairs
+from examgate.harness import (
+    DecisionCollector,
+    LagSampler,
+    Probe,
+    Workers,
+    enroll_cohort,
+    replay,
+    wait_for_group,
+)
+from examgate.settings import Settings
+from simulator.cohort import Person, check_disjoint, select_cohort
+from simulator.report import compute_report, print_summary, row_from, write_report
+from simulator.scenario import PlannedCheckIn, Scenario, plan_checkins
+from simulator.transforms import apply_chain
+
+log = logging.getLogger("examgate.simulate")
+
+
+def excluded_identities(settings: Settings, model_spec: dict[str, Any]) -> set[str]:
+    """Identities the model saw in training or calibration: never simulated students."""
+    from examgate.bootstrap import CALIBRATION_SPLIT
+
+    names = set(model_spec.get("calibration", {}).get("identities", []))
+    names |= set(model_spec.get("training", {}).get("identities", []))
+    names |= names_in_pairs(settings.data.lfw_dir / CALIBRATION_SPLIT)
+    return names
+
+
+def lookalike_finder(analyzer: Any, students: Sequence[Person]
+                     ) -> Callable[[str, Sequence[str]], str]:
+    """nearest(image, candidates): the enrolled student whose photo is closest to the face."""
+    cache: dict[str, np.ndarray | None] = {}
+
+    def embed(path: str) -> np.ndarray | None:
+        if path not in cache:
+            cache[path] = analyzer.analyse(Path(path).read_bytes()).embedding
+        return cache[path]
+
+    enrolled = {p.name: p.images[0] for p in students}
+
+    def nearest(image: str, candidates: Sequence[str]) -> str:
+        probe = embed(image)
+        if probe is None:
+            return candidates[0]
+        scored = [(float(probe @ e), c) for c in candidates
+                  if (e := embed(enrolled[c])) is not None]
+        return max(scored)[1] if scored else candidates[0]
+
+    return nearest
+
+
+def render_probe(planned: PlannedCheckIn) -> bytes:
+    """The frame a gate camera would send for this planned check-in (JPEG)."""
+    image = cv2.imread(planned.source_image, cv2.IMREAD_COLOR)
+    if image is None:
+        raise FileNotFoundError(planned.source_image)
+    frame = apply_chain(image, planned.steps) if planned.steps else image
+    return cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
+
+
+def prepare(settings: Settings, scenario: Scenario, version: str
+            ) -> tuple[list[tuple[str, list[bytes]]], list[Probe], list[PlannedCheckIn]]:
+    """Cohort to enroll, probes to send, and the plan behind them."""
+    from examgate.analyzer import analyzer_from_bundle
+    from examgate.registry import ModelRegistry
+
+    registry = ModelRegistry(settings.mlflow.tracking_uri, settings.mlflow.registered_model,
+                             settings.stack.cache_dir / "models")
+    bundle = registry.load(version)
+    excluded = excluded_identities(settings, bundle.spec)
+    rng = np.random.default_rng(scenario.seed)
+    students, others = select_cohort(settings.data.lfw_dir, scenario.cohort_size, excluded, rng)
+    check_disjoint(students, others, excluded)
+    needs_lookalike = any(p.kind == "impostor_lookalike" for p in scenario.probes)
+    nearest = (lookalike_finder(analyzer_from_bundle(bundle, settings), students)
+               if needs_lookalike else None)
+    plan = plan_checkins(scenario, students, others, nearest=nearest)
+    cohort = [(p.name, [Path(p.images[0]).read_bytes()]) for p in students]
+    probes = [Probe(p.gate_id, p.claimed_student_id, render_probe(p), p.send_offset_s,
+                    {"index": p.index}) for p in plan]
+    return cohort, probes, plan
+
+
+def log_to_mlflow(settings: Settings, scenario: Scenario, report: dict[str, Any],
+                  paths: dict[str, Path]) -> None:
+    """Record the simulation as an MLflow run (parameters, headline rates, the report)."""
+    import mlflow
+
+    mlflow.set_tracking_uri(settings.mlflow.tracking_uri)
+    mlflow.set_experiment(f"{settings.mlflow.experiment}-simulations")
+    with mlflow.start_run(run_name=scenario.name):
+        mlflow.log_params({"scenario": scenario.name, "seed": scenario.seed,
+                           "cohort_size": scenario.cohort_size, "checkins": scenario.checkins,
+                           "gates": scenario.gates})
+        flat = {}
+        for key, value in report.get("overall", {}).items():
+            if isinstance(value, int | float):
+                flat[f"overall_{key}"] = float(value)
+            elif isinstance(value, dict) and isinstance(value.get("rate"), int | float):
+                flat[f"overall_{key}"] = float(value["rate"])
+        if flat:
+            mlflow.log_metrics(flat)
+        for path in paths.values():
+            mlflow.log_artifact(str(path), artifact_path="report")
+
+
+def run_scenario(settings: Settings, scenario: Scenario, report_dir: Path | None,
+                 workers: int = 1) -> tuple[dict[str, Any], list[Any]]:
+    """Run ``scenario`` end to end; returns the report and its rows."""
+    from examgate import stack
+    from examgate.bootstrap import bootstrap
+
+    console = Console()
+    stack.up(settings)
+    version = bootstrap(settings)
+    console.print(f"scenario [bold]{scenario.name}[/bold]: {scenario.cohort_size} students, "
+                  f"{scenario.checkins} check-ins, {scenario.gates} gates, model {version}")
+    cohort, probes, plan = prepare(settings, scenario, version)
+    with Workers(settings, workers, settings.stack.state_dir / "logs") as running:
+        wait_for_group(settings, workers)
+        enroll_cohort(settings, cohort, version)
+        collector = DecisionCollector(settings, EventCodec())
+        collector.start()
+        collector.ready.wait(10)
+        time.sleep(2.0)  # the reader's partition assignment settles before decisions flow
+        lag = LagSampler(settings)
+        lag.start()
+        outcomes = replay(settings, probes, plan[0].exam_id if plan else scenario.name,
+                          collector, timeout=max(300.0, probes[-1].at_s + 120 if probes else 0))
+        lag.stop()
+        collector.stop()
+        if running.alive() < workers:
+            log.error("a processor worker died during the run; see its log")
+    rows = []
+    for o in outcomes:
+        planned = plan[o.probe.label["index"]]
+        sent = o.decision["published_at"].timestamp() if o.decision else o.sent_at
+        rows.append(row_from(planned, o.decision, sent_at=sent, received_at=o.received_at,
+                             scenario=scenario.name))
+    report = compute_report(rows, lag.series)
+    report["duplicate_decisions"] = collector.duplicates
+    report["model_version"] = version
+    print_summary(report, console=console)
+    if report_dir is not None:
+        paths = write_report(report, rows, lag.series, report_dir)
+        console.print("report: " + ", ".join(str(p) for p in paths.values()))
+        try:
+            log_to_mlflow(settings, scenario, report, paths)
+        except Exception as exc:  # noqa: BLE001 - the report on disk is what counts
+            log.warning("could not log the simulation to MLflow: %s", exc)
+    return report, rows

@@ -1,0 +1,1 @@
+"""Faust stream processors: verify, enroll and model-reload slices."""

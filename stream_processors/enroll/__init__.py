@@ -1,0 +1,1 @@
+"""The enroll slice: enrollment requests in, encrypted templates and images stored."""

@@ -1,0 +1,77 @@
+"""Start a processor worker: build the runtime once, then run the exactly-once loop."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+from examgate.codec import EventCodec
+from examgate.enrollment import Enroller
+from examgate.objectstore import S3ObjectStore
+from examgate.registry import ModelRegistry, RegistryError
+from examgate.settings import Settings
+from examgate.templates import RedisTemplateStore
+from examgate.verify import Verifier
+from stream_processors.runtime import Runtime, build_sealer
+
+log = logging.getLogger("examgate.worker")
+
+
+def build_runtime(settings: Settings, worker_id: str) -> Runtime:
+    """Connect the ports and load the champion (and challenger, if any) from the registry."""
+    import redis
+
+    from examgate.analyzer import analyzer_from_bundle
+
+    r = settings.redis
+    client = redis.Redis.from_url(
+        r.url, password=r.password.get_secret_value() if r.password else None,
+        socket_timeout=r.socket_timeout_s, socket_connect_timeout=r.socket_timeout_s)
+    sealer = build_sealer(settings)
+    templates = RedisTemplateStore(client, sealer)
+    objects = S3ObjectStore.from_settings(settings.object_store)
+    registry = ModelRegistry(settings.mlflow.tracking_uri, settings.mlflow.registered_model,
+                             settings.stack.cache_dir / "models")
+    try:
+        champion = analyzer_from_bundle(registry.load("champion"), settings)
+    except RegistryError as exc:
+        raise SystemExit(f"no champion model in the registry ({exc}); "
+                         "run `examgate models bootstrap` first") from exc
+    verifier = Verifier(templates, objects, settings.object_store.bucket_frames, champion,
+                        processor_id=worker_id)
+    enroller = Enroller(templates, objects, sealer, settings.object_store.bucket_enrollment,
+                        settings.object_store.bucket_frames)
+    rt = Runtime(settings, EventCodec(), templates, objects, registry, verifier, enroller,
+                 worker_id, analyzer_factory=lambda b: analyzer_from_bundle(b, settings))
+    if "challenger" in registry.aliases():
+        rt.reload("challenger")
+    log.info("worker %s: champion model version %s (accept >= %.3f, reject < %.3f)", worker_id,
+             champion.model_version, champion.thresholds.accept, champion.thresholds.reject)
+    return rt
+
+
+def run_worker(settings: Settings, slices: tuple[str, ...], metrics_port: int,
+               worker_id: str | None = None) -> None:
+    """Run one processor worker until SIGTERM/SIGINT."""
+    from prometheus_client import start_http_server
+
+    from stream_processors.app import create_app
+    from stream_processors.model_reload import ModelReloader
+
+    worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
+    if metrics_port:
+        start_http_server(metrics_port, addr="127.0.0.1")
+        log.info("worker %s: Prometheus metrics on http://127.0.0.1:%d/metrics", worker_id,
+                 metrics_port)
+    rt = build_runtime(settings, worker_id)
+    reloader = ModelReloader(rt)
+    reloader.start()
+    processor = create_app(rt, slices)
+    processor.install_signal_handlers()
+    log.info("worker %s: processing %s", worker_id, ", ".join(slices))
+    try:
+        processor.run()
+    finally:
+        reloader.stop()
+        log.info("worker %s: stopped", worker_id)

@@ -1,0 +1,61 @@
+"""Model reload: every worker hears every ModelChanged event (its own consumer group, so the
+announcement is broadcast, not shared out) and swaps models without a restart."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+
+from confluent_kafka import Consumer, KafkaError
+
+from examgate.codec import CodecError
+from stream_processors.runtime import Runtime
+
+log = logging.getLogger("examgate.model_reload")
+
+
+class ModelReloader(threading.Thread):
+    """Background consumer of the model-events topic."""
+
+    def __init__(self, rt: Runtime) -> None:
+        super().__init__(name="model-reload", daemon=True)
+        self.rt = rt
+        self._stop_event = threading.Event()
+        conf = dict(rt.settings.kafka.client_config())
+        conf.update({"group.id": f"examgate-model-reload-{rt.worker_id}-{uuid.uuid4().hex[:8]}",
+                     "auto.offset.reset": "latest", "enable.auto.commit": False})
+        self.consumer = Consumer(conf)
+
+    def run(self) -> None:
+        topic = self.rt.settings.kafka.topics.model_events
+        self.consumer.subscribe([topic])
+        log.info("model reload: listening on %s", topic)
+        try:
+            while not self._stop_event.is_set():
+                msg = self.consumer.poll(0.5)
+                if msg is None:
+                    continue
+                if msg.error():
+                    if msg.error().code() != KafkaError._PARTITION_EOF:
+                        log.warning("model reload: %s", msg.error())
+                    continue
+                self.handle(msg.value())
+        finally:
+            self.consumer.close()
+
+    def handle(self, value: bytes) -> None:
+        """Apply one ModelChanged event."""
+        try:
+            event = self.rt.codec.decode(value, expected="ModelChanged").record
+        except CodecError as exc:
+            log.warning("model reload: ignoring undecodable event: %s", exc)
+            return
+        if event["alias"] == "challenger" and event["version"] in ("", "none"):
+            self.rt.drop_challenger()
+            return
+        self.rt.reload(event["alias"], event["version"])
+
+    def stop(self) -> None:
+        """Ask the thread to finish."""
+        self._stop_event.set()

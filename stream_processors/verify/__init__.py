@@ -1,0 +1,1 @@
+"""The verify slice: check-ins in, decisions out."""
