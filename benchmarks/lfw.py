@@ -212,7 +212,7 @@ def lfw(
     if str(plot).lower() not in ("", ".", "none", "-"):
         from benchmarks.lfw_plot import plot_roc_det
 
-        plot_roc_det(curves["all"], result, plot)
+        plot_roc_det(curves, result, plot)
         console.print(f"wrote {plot}")
 
 

@@ -69,6 +69,7 @@ def tar_far_report(names: list[str], emb: np.ndarray, genders: dict[str, str],
     tar_g: dict[str, dict[str, float]] = {}
     far_g: dict[str, dict[str, float]] = {}
     counts: dict[str, dict[str, int]] = {}
+    curves = {"all": (genuine, impostor)}
     for gender in ("female", "male"):
         both = (g[:, None] == gender) & (g[None, :] == gender) & upper
         gen_s, imp_s = sim[both & same], sim[both & ~same]
@@ -77,12 +78,13 @@ def tar_far_report(names: list[str], emb: np.ndarray, genders: dict[str, str],
         counts[gender] = {"images": int(np.sum(g == gender)), "genuine": int(gen_s.size),
                           "impostor": int(imp_s.size)}
         tar_g[gender], far_g[gender] = {}, {}
+        curves[gender] = (gen_s, imp_s)
         for k, p in points.items():
             tar_g[gender][k], far_g[gender][k] = rates_at(gen_s, imp_s, p.threshold)
     out["tar_at_far_by_gender"] = tar_g
     out["far_by_gender"] = far_g
     out["gender_counts"] = counts
-    out["_curves"] = {"all": (genuine, impostor)}
+    out["_curves"] = curves
     return out
 
 

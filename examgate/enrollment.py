@@ -39,6 +39,22 @@ class EnrollmentResult:
     model_versions: tuple[str, ...]
 
 
+def check_photo(analyzer: FaceAnalyzer | None, data: bytes) -> str | None:
+    """Why the photo cannot serve for enrollment (one clear face), or None when it can."""
+    if analyzer is None:
+        return None
+    a = analyzer.analyse(data)
+    if a.error:
+        return a.error
+    if a.face_count == 0:
+        return "NO_FACE"
+    if a.face_count > 1:
+        return "MULTIPLE_FACES"
+    if a.quality_failures:
+        return "LOW_QUALITY: " + ", ".join(a.quality_failures)
+    return None
+
+
 def _image_key(student_id: str, event_id: str, index: int) -> str:
     return f"students/{student_id}/{event_id}-{index}.jpg.enc"
 

@@ -139,17 +139,17 @@ class DecisionCollector(threading.Thread):
 
     def __init__(self, settings: Settings, codec: EventCodec) -> None:
         super().__init__(name="decisions", daemon=True)
+        self.ready = threading.Event()
+        # Only decisions made after the assignment count: "ready" means assigned.
         self.reader = EventReader(settings.kafka, codec, [settings.kafka.topics.decisions],
-                                  from_beginning=False)
+                                  from_beginning=False, on_assign=lambda _p: self.ready.set())
         self.decisions: dict[str, tuple[dict[str, Any], float]] = {}
         self.duplicates = 0
         self._stop_event = threading.Event()
         self._cond = threading.Condition()
-        self.ready = threading.Event()
 
     def run(self) -> None:
         while not self._stop_event.is_set():
-            self.ready.set()
             for item, received in self.reader.events(timeout=0.5):
                 if isinstance(item, Exception):
                     log.warning("collector: undecodable decision: %s", item)
@@ -260,37 +260,37 @@ def template_store(settings: Settings):
 
 
 def enroll_cohort(settings: Settings, students: Sequence[tuple[str, list[bytes]]],
-                  model_version: str, *, timeout: float = 600.0) -> set[str]:
-    """Enroll (REPLACE) every student and wait for their templates; returns who failed."""
+                  model_version: str, *, timeout: float = 900.0) -> set[str]:
+    """Enroll (REPLACE) every student, wait until the processors have handled every request,
+    and return the students left without a template (see the enrollment dead letters)."""
     store = template_store(settings)
-    before = set(store.students(model_version))
     publisher = EventPublisher(settings.kafka, EventCodec(), client_id="simulator-enroll")
-    wanted = {sid for sid, _ in students}
-    todo = [(sid, imgs) for sid, imgs in students if sid not in before]
+    topic = settings.kafka.topics.enrollments
+    group = settings.kafka.processor_group
+    backlog = group_lag(settings.kafka, group, topic)
     with progress() as bar:
-        task = bar.add_task("students enrolled", total=len(wanted),
-                            completed=len(wanted & before))
-        for sid, images in todo:
+        task = bar.add_task("enrollment requests handled", total=len(students))
+        for sid, images in students:
             record = events.enrollment(student_id=sid, action="REPLACE",
                                        images=[events.inline_frame(i) for i in images],
                                        requested_by="simulator")
-            publisher.publish(settings.kafka.topics.enrollments, sid, "Enrollment", record)
-        publisher.flush()
+            publisher.publish(topic, sid, "Enrollment", record)
+        report = publisher.flush()
+        if report.failed:
+            raise RuntimeError(f"{len(report.failed)} enrollment request(s) not delivered")
         end = time.monotonic() + timeout
-        done: set[str] = set()
-        last_change, last_count = time.monotonic(), -1
-        while time.monotonic() < end:
-            done = wanted & set(store.students(model_version))
-            bar.update(task, completed=len(done))
-            if done == wanted:
+        while True:
+            lag = max(0, group_lag(settings.kafka, group, topic) - backlog)
+            bar.update(task, completed=len(students) - min(lag, len(students)))
+            if lag == 0:
                 break
-            if len(done) != last_count:
-                last_change, last_count = time.monotonic(), len(done)
-            elif time.monotonic() - last_change > 60:
-                break  # nothing new for a minute: the rest failed (see the enrollment DLQ)
+            if time.monotonic() > end:
+                raise TimeoutError(f"{lag} enrollment request(s) still unhandled after "
+                                   f"{timeout:.0f} s; see the worker logs")
             time.sleep(0.5)
-    failed = wanted - done
+    enrolled = set(store.students(model_version))
+    failed = {sid for sid, _ in students} - enrolled
     if failed:
-        log.warning("%d student(s) could not be enrolled (no usable face?): %s", len(failed),
-                    ", ".join(sorted(failed)[:10]))
+        log.warning("%d student(s) could not be enrolled (see %s%s): %s", len(failed), topic,
+                    settings.kafka.topics.dlq_suffix, ", ".join(sorted(failed)[:10]))
     return failed

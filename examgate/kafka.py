@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,14 +94,28 @@ class EventReader:
     """Reads committed events from topics, from the start or the end, in its own group."""
 
     def __init__(self, kafka: KafkaSettings, codec: EventCodec, topics: list[str], *,
-                 group_id: str | None = None, from_beginning: bool = True) -> None:
+                 group_id: str | None = None, from_beginning: bool = True,
+                 on_assign: Callable[[list[TopicPartition]], None] | None = None) -> None:
         conf = dict(kafka.client_config())
         conf.update({"group.id": group_id or f"examgate-reader-{uuid.uuid4().hex[:10]}",
                      "auto.offset.reset": "earliest" if from_beginning else "latest",
                      "isolation.level": "read_committed", "enable.auto.commit": False})
         self._consumer = Consumer(conf)
-        self._consumer.subscribe(topics)
+        self._from_beginning = from_beginning
+        self._on_assign = on_assign
+        self._consumer.subscribe(topics, on_assign=self._assigned)
         self._codec = codec
+
+    def _assigned(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
+        if not self._from_beginning:
+            # Pin "the end" now rather than at the first fetch, so nothing produced
+            # after this moment can be skipped.
+            for p in parts:
+                if p.offset < 0:
+                    p.offset = consumer.get_watermark_offsets(p, timeout=10)[1]
+            consumer.assign(parts)
+        if self._on_assign is not None:
+            self._on_assign(parts)
 
     def events(self, timeout: float, idle_timeout: float | None = None
                ) -> Iterator[tuple[DecodedEvent | CodecError, float]]:

@@ -172,9 +172,10 @@ class QualitySettings(Section):
         default=30.0, ge=0, description="POSE above this in-plane tilt of the eye line."
     )
     secondary_face_ratio: float = Field(
-        default=0.5, gt=0, le=1,
+        default=0.7, gt=0, le=1,
         description="MULTIPLE_FACES when another confident face is at least this fraction of the "
-        "main face's width; smaller faces (people far behind) are ignored.",
+        "main face's width (someone right beside the student); smaller faces, people further "
+        "back in the queue, are ignored. On 300 LFW news photos 0.5 flagged 9.7%, 0.7 5.3%.",
     )
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from examgate import events
+from examgate.enrollment import check_photo
 from examgate.kafka import DeliveryReport, EventPublisher
 from examgate.settings import Settings
 from examgate.verify import FaceAnalyzer
@@ -51,22 +52,6 @@ def read_roster(roster: Path, photos_dir: Path) -> list[RosterEntry]:
             names = [n.strip() for n in (row["photos"] or "").split(";") if n.strip()]
             out.append(RosterEntry(sid, tuple(photos_dir / n for n in names)))
     return out
-
-
-def check_photo(analyzer: FaceAnalyzer | None, data: bytes) -> str | None:
-    """Why the photo cannot serve for enrollment, or None when it can."""
-    if analyzer is None:
-        return None
-    a = analyzer.analyse(data)
-    if a.error:
-        return a.error
-    if a.face_count == 0:
-        return "NO_FACE"
-    if a.face_count > 1:
-        return "MULTIPLE_FACES"
-    if a.quality_failures:
-        return "LOW_QUALITY: " + ", ".join(a.quality_failures)
-    return None
 
 
 class EnrollmentProducer:

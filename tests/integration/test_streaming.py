@@ -46,6 +46,7 @@ def world(stack: Settings) -> Iterator[dict]:
     version = bootstrap(settings)
     collector = DecisionCollector(settings, EventCodec())
     collector.start()
+    assert collector.ready.wait(60), "decision reader not assigned"
     workers = Workers(settings, 1, settings.stack.state_dir / "logs" / f"it{run}",
                       first_metrics_port=9470)
     with workers:
