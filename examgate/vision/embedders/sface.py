@@ -27,7 +27,7 @@ class SFaceEmbedder(Embedder):
     name = "sface"
 
     def __init__(self, model_path: str | Path | None = None, *, intra_op_threads: int = 1,
-                 flip: bool = False, optimise: bool = True, max_batch: int = 32) -> None:
+                 flip: bool = False, optimise: bool = True, max_batch: int = 8) -> None:
         path = Path(model_path) if model_path else locate_model("sface").path
         if not path.is_file():
             raise ModelFileError(f"SFace model not found: {path}")

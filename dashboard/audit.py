@@ -1,0 +1,72 @@
+"""Audit records: every action a person takes in the console, as AuditEvent on the audit topic.
+
+The disputes in the review queue are rebuilt from these records after a restart,
+so an audit record is the durable form of a dispute, not only a log line.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from typing import Any
+
+from examgate.codec import EVENT_SCHEMAS, EventCodec, load_event_schema, schema_version
+from examgate.events import new_event_id, utcnow
+
+from .ports import EventSink, Outgoing
+
+AUDIT_EVENT = "AuditEvent"
+
+LOGIN = "login"
+LOGIN_FAILED = "login_failed"
+LOGOUT = "logout"
+FEEDBACK = "feedback"
+DISPUTE = "dispute"
+
+
+def audit_event(*, actor: str, role: str, action: str, target: str = "",
+                detail: str = "") -> dict[str, Any]:
+    """An AuditEvent record: ``actor`` (in ``role``) did ``action`` to ``target``."""
+    return {"schema_version": 1, "event_id": new_event_id(), "actor": actor, "role": role,
+            "action": action, "target": target, "detail": detail, "at": utcnow()}
+
+
+class Auditor:
+    """Writes audit records to the audit topic, keyed by the actor."""
+
+    def __init__(self, sink: EventSink, topic: str) -> None:
+        self._sink = sink
+        self.topic = topic
+
+    def outgoing(self, *, actor: str, role: str, action: str, target: str = "",
+                 detail: str = "") -> Outgoing:
+        """The audit record as an event to send together with others."""
+        record = audit_event(actor=actor, role=role, action=action, target=target,
+                             detail=detail)
+        return Outgoing(self.topic, actor, AUDIT_EVENT, record)
+
+    def record(self, *, actor: str, role: str, action: str, target: str = "",
+               detail: str = "") -> None:
+        """Write one audit record now; PublishError when the broker does not take it."""
+        self._sink.send([self.outgoing(actor=actor, role=role, action=action, target=target,
+                                       detail=detail)])
+
+
+class _AuditAwareCodec(EventCodec):
+    """EventCodec plus AuditEvent, until AuditEvent joins ``EVENT_SCHEMAS``.
+
+    Same header, same schema resolution: only the table of known schemas grows.
+    """
+
+    @cached_property
+    def _current(self) -> dict[str, tuple[int, Any]]:
+        known = dict(EventCodec._current.func(self))  # type: ignore[attr-defined]
+        raw = json.loads((self.schema_dir / f"{AUDIT_EVENT}.avsc").read_text())
+        known[AUDIT_EVENT] = (schema_version(raw), load_event_schema(AUDIT_EVENT,
+                                                                     self.schema_dir))
+        return known
+
+
+def console_codec() -> EventCodec:
+    """A codec that knows every event the console reads and writes, AuditEvent included."""
+    return EventCodec() if AUDIT_EVENT in EVENT_SCHEMAS else _AuditAwareCodec()
