@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from examgate.codec import EventCodec
 from examgate.events import camera, checkin, inline_frame
+from examgate.settings import Settings, load_settings
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Settings]:
+    """The settings of a running local stack; ``stack up`` is idempotent, so this is cheap."""
+    from examgate.stack import up
+
+    settings = load_settings()
+    up(settings)
+    yield settings
 
 
 @pytest.fixture(scope="session")

@@ -7,16 +7,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from examgate.settings import Settings, load_settings
-from examgate.stack import up
-
-
-@pytest.fixture(scope="session")
-def stack() -> Iterator[Settings]:
-    """The settings of a running local stack; ``stack up`` is idempotent, so this is cheap."""
-    settings = load_settings()
-    up(settings)
-    yield settings
+from examgate.settings import Settings
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Model reload without restart: champion swap, challenger in shadow, failures keep the old model."""
+"""Model reload without restart: champion swap, shadow challenger, failed reload keeps the old."""
 
 from __future__ import annotations
 
