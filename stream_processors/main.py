@@ -31,6 +31,12 @@ def build_runtime(settings: Settings, worker_id: str) -> Runtime:
     sealer = build_sealer(settings)
     templates = RedisTemplateStore(client, sealer)
     objects = S3ObjectStore.from_settings(settings.object_store)
+    days = settings.object_store.review_retention_days
+    try:
+        # The store itself deletes review frames after the retention period.
+        objects.set_expiry(settings.object_store.bucket_frames, "review/", days)
+    except Exception as exc:  # noqa: BLE001 - a store without lifecycle support still works
+        log.warning("could not set the %d-day retention on review frames: %s", days, exc)
     registry = ModelRegistry(settings.mlflow.tracking_uri, settings.mlflow.registered_model,
                              settings.stack.cache_dir / "models")
     try:

@@ -130,6 +130,20 @@ def test_decisions_with_reasons(world: dict) -> None:
     assert got[ids["no_face"]]["review_frame"] is not None
 
 
+def test_metrics_and_review_retention(world: dict) -> None:
+    import urllib.request
+
+    from examgate.stack.object_store import minio_client
+
+    body = urllib.request.urlopen("http://127.0.0.1:9470/metrics", timeout=10).read().decode()
+    for name in ("examgate_decisions_total", "examgate_stage_latency_seconds",
+                 "examgate_consumer_lag", "examgate_dead_letters_total"):
+        assert name in body
+    s = world["settings"]
+    rules = minio_client(s.object_store).get_bucket_lifecycle(s.object_store.bucket_frames)
+    assert any(r.expiration.days == s.object_store.review_retention_days for r in rules.rules)
+
+
 def test_corrupt_event_goes_to_dead_letters(world: dict) -> None:
     s = world["settings"]
     dlq = s.kafka.topics.checkins + s.kafka.topics.dlq_suffix
