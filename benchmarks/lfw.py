@@ -91,8 +91,12 @@ def run_lfw_benchmark(lfw_dir: Path, *, detector: str = "yunet", embedder: str =
                       folds: int = 10, flip: bool = False, pairs_file: str = "pairs.txt",
                       throughput_images: int = 256, show_progress: bool = True,
                       align_method: str = "lsq", cache_dir: Path | None = None,
-                      ) -> dict[str, Any]:
-    """Run the whole LFW benchmark and return its numbers (see the module docstring)."""
+                      curves_out: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run the whole LFW benchmark and return its numbers, a JSON-ready dict.
+
+    ``curves_out``, when given, receives the genuine and impostor scores per
+    slice ("all", "female", "male") for plotting.
+    """
     require_lfw(lfw_dir, pairs_file)
     pairs = read_pairs(lfw_dir / pairs_file)
     n_folds = len({p.fold for p in pairs})
@@ -140,6 +144,9 @@ def run_lfw_benchmark(lfw_dir: Path, *, detector: str = "yunet", embedder: str =
                                                                  flip, cache_dir)
         cv2.setNumThreads(1)
     result["models"] = {"detector_sha256": det.model_sha256, "embedder_sha256": emb.model_sha256}
+    curves = result.pop("_curves")
+    if curves_out is not None:
+        curves_out.update(curves)
     result["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
                          "opencv": cv2.__version__, "onnxruntime": ort.__version__}
     return result
@@ -193,6 +200,7 @@ def lfw(
     """LFW View 2: 10-fold accuracy, TAR@FAR 1e-3/1e-4 over all pairs, gender gap, speed."""
     settings = load_settings(config)
     vision = settings.vision
+    curves: dict[str, Any] = {}
     try:
         result = run_lfw_benchmark(
             lfw_dir or settings.data.lfw_dir, detector=detector or vision.detector,
@@ -200,11 +208,11 @@ def lfw(
             flip=vision.flip_tta if flip is None else flip, pairs_file=pairs_file,
             throughput_images=throughput_images,
             align_method=align_method or vision.align_method, cache_dir=vision.model_cache_dir,
+            curves_out=curves,
         )
     except LfwMissingError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
-    curves = result.pop("_curves")
     _print(result)
     json_out.parent.mkdir(parents=True, exist_ok=True)
     json_out.write_text(json.dumps(result, indent=2))

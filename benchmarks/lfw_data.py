@@ -51,8 +51,8 @@ def require_lfw(lfw_dir: Path, pairs_file: str = "pairs.txt") -> None:
             f"(lfw-deepfunneled.tgz) and pairs.txt / pairsDevTrain.txt / pairsDevTest.txt "
             f"from the official UMass site {LFW_URL}, unpack the images as "
             f"<lfw_dir>/images/<Name>/<Name>_NNNN.jpg, and point EXAMGATE_DATA__LFW_DIR or "
-            f"--lfw-dir at it. No automatic download: the site is often unavailable and its "
-            f"terms ask users to fetch it themselves."
+            f"--lfw-dir at it. There is no automatic download (the build machines are "
+            f"offline); fetch it by hand once."
         )
 
 

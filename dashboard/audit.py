@@ -6,11 +6,9 @@ so an audit record is the durable form of a dispute, not only a log line.
 
 from __future__ import annotations
 
-import json
-from functools import cached_property
 from typing import Any
 
-from examgate.codec import EVENT_SCHEMAS, EventCodec, load_event_schema, schema_version
+from examgate.codec import EventCodec
 from examgate.events import new_event_id, utcnow
 
 from .ports import EventSink, Outgoing
@@ -52,21 +50,6 @@ class Auditor:
                                        detail=detail)])
 
 
-class _AuditAwareCodec(EventCodec):
-    """EventCodec plus AuditEvent, until AuditEvent joins ``EVENT_SCHEMAS``.
-
-    Same header, same schema resolution: only the table of known schemas grows.
-    """
-
-    @cached_property
-    def _current(self) -> dict[str, tuple[int, Any]]:
-        known = dict(EventCodec._current.func(self))  # type: ignore[attr-defined]
-        raw = json.loads((self.schema_dir / f"{AUDIT_EVENT}.avsc").read_text())
-        known[AUDIT_EVENT] = (schema_version(raw), load_event_schema(AUDIT_EVENT,
-                                                                     self.schema_dir))
-        return known
-
-
 def console_codec() -> EventCodec:
-    """A codec that knows every event the console reads and writes, AuditEvent included."""
-    return EventCodec() if AUDIT_EVENT in EVENT_SCHEMAS else _AuditAwareCodec()
+    """The codec for every event the console reads and writes (AuditEvent included)."""
+    return EventCodec()

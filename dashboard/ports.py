@@ -40,7 +40,8 @@ class EventSink(abc.ABC):
         """Publish ``events`` and return once all are acknowledged; PublishError otherwise."""
 
     def close(self) -> None:
-        """Release connections."""
+        """Release connections (nothing to release unless an adapter says otherwise)."""
+        return None
 
 
 Deliver = Callable[[str, DecodedEvent], None]

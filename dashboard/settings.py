@@ -69,7 +69,8 @@ class ConsoleSettings(BaseSettings):
     session_secret: SecretStr = Field(
         description="Signs session cookies and image links; at least 32 characters, e.g. "
                     "python -c 'import secrets; print(secrets.token_urlsafe(32))'.")
-    session_max_age_s: int = Field(8 * 3600, ge=60, description="A login lasts this long.")
+    session_max_age_s: int = Field(8 * 3600, ge=60,
+                                   description="A login lasts this long, active or not.")
     cookie_secure: bool = Field(False, description="Send the session cookie over HTTPS only "
                                                    "(set it behind TLS).")
     recent_decisions: int = Field(500, ge=10, le=100_000,

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from examgate import ports
 from examgate.datasets import lfw
 from examgate.policy import Thresholds
-from examgate.registry import ModelRegistry
 from examgate.settings import Settings
 from examgate.vision.calibration import operating_point
 from examgate.vision.model_files import locate_model
@@ -94,8 +94,7 @@ def calibrate(settings: Settings, lfw_dir: Path, cache_dir: Path) -> Calibration
 
 def bootstrap(settings: Settings, *, force: bool = False) -> str:
     """Register the default models as ``champion`` unless one exists; returns its version."""
-    registry = ModelRegistry(settings.mlflow.tracking_uri, settings.mlflow.registered_model,
-                             settings.stack.cache_dir / "models")
+    registry = ports.model_registry(settings)
     if not force and "champion" in registry.aliases():
         version = registry.resolve("champion")
         log.info("bootstrap: champion already registered (version %s)", version)

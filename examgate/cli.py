@@ -65,12 +65,11 @@ def models_list() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from examgate.registry import ModelRegistry
+    from examgate import ports
     from examgate.settings import load_settings
 
     s = load_settings()
-    reg = ModelRegistry(s.mlflow.tracking_uri, s.mlflow.registered_model,
-                        s.stack.cache_dir / "models")
+    reg = ports.model_registry(s)
     by_version: dict[str, list[str]] = {}
     for alias, version in reg.aliases().items():
         by_version.setdefault(str(version), []).append(alias)
@@ -82,6 +81,55 @@ def models_list() -> None:
                       mv.tags.get("detector", ""), mv.tags.get("embedder", ""),
                       mv.tags.get("thresholds", ""))
     Console().print(table)
+
+
+@models_app.command("canary")
+def models_canary(
+    version: Annotated[str, typer.Argument(help="Version number (or alias) to try.")],
+    fraction: Annotated[float, typer.Option(
+        help="Share of gates that decide with it (0 = shadow scoring only).")] = 0.1,
+) -> None:
+    """Re-embed templates for VERSION, make it the challenger and announce it to processors."""
+    from examgate.promotion import canary
+    from examgate.settings import load_settings
+
+    report = canary(load_settings(), version, fraction)
+    typer.echo(f"challenger is version {report.version}: {report.built} template(s), "
+               f"{len(report.failed)} student(s) without a usable photo")
+
+
+@models_app.command("promote")
+def models_promote(
+    version: Annotated[str | None, typer.Argument(
+        help="Version to promote (default: the challenger).")] = None,
+) -> None:
+    """Make the challenger the champion; processors reload it without a restart."""
+    from examgate.promotion import promote
+    from examgate.settings import load_settings
+
+    typer.echo(f"champion is version {promote(load_settings(), version)}")
+
+
+@models_app.command("rollback")
+def models_rollback() -> None:
+    """Return the champion to the version before the last promotion."""
+    from examgate.promotion import rollback
+    from examgate.settings import load_settings
+
+    typer.echo(f"champion is version {rollback(load_settings())} again")
+
+
+@app.command("console")
+def console(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    console_config: Annotated[Path | None, typer.Option(
+        help="Console settings file (users, session secret); env EXAMGATE_CONSOLE_*.")] = None,
+) -> None:
+    """Serve the proctor review console: live decisions and the review queue."""
+    from dashboard import serve
+
+    serve(host, port, console_config=console_config)
 
 
 @app.command("demo")

@@ -29,7 +29,8 @@ SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
 NAMESPACE = "examgate"
 MAGIC = b"EG"
 HEADER_VERSION = 1
-EVENT_SCHEMAS = ("CheckIn", "Decision", "Enrollment", "Feedback", "ModelChanged", "DeadLetter")
+EVENT_SCHEMAS = ("CheckIn", "Decision", "Enrollment", "Feedback", "ModelChanged", "DeadLetter",
+                 "AuditEvent")
 
 
 class CodecError(ValueError):

@@ -20,7 +20,7 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from examgate import events
+from examgate import events, ports
 from examgate.codec import EventCodec
 from examgate.kafka import EventPublisher, EventReader, group_lag
 from examgate.settings import Settings
@@ -140,9 +140,10 @@ class DecisionCollector(threading.Thread):
     def __init__(self, settings: Settings, codec: EventCodec) -> None:
         super().__init__(name="decisions", daemon=True)
         self.ready = threading.Event()
-        # Only decisions made after the assignment count: "ready" means assigned.
+        # From the beginning, so no decision can slip past between subscribing and the
+        # first fetch; earlier runs' decisions are simply never asked for.
         self.reader = EventReader(settings.kafka, codec, [settings.kafka.topics.decisions],
-                                  from_beginning=False, on_assign=lambda _p: self.ready.set())
+                                  on_assign=lambda _p: self.ready.set())
         self.decisions: dict[str, tuple[dict[str, Any], float]] = {}
         self.duplicates = 0
         self._stop_event = threading.Event()
@@ -247,23 +248,11 @@ def replay(settings: Settings, probes: Sequence[Probe], exam_id: str,
     return outcomes
 
 
-def template_store(settings: Settings):
-    """The Redis template store the processors write to."""
-    import redis
-
-    from examgate.crypto import Sealer
-    from examgate.templates import RedisTemplateStore
-
-    client = redis.Redis.from_url(settings.redis.url, password=(
-        settings.redis.password.get_secret_value() if settings.redis.password else None))
-    return RedisTemplateStore(client, Sealer.from_base64(settings.template_key.get_secret_value()))
-
-
 def enroll_cohort(settings: Settings, students: Sequence[tuple[str, list[bytes]]],
                   model_version: str, *, timeout: float = 900.0) -> set[str]:
     """Enroll (REPLACE) every student, wait until the processors have handled every request,
     and return the students left without a template (see the enrollment dead letters)."""
-    store = template_store(settings)
+    store = ports.template_store(settings)
     publisher = EventPublisher(settings.kafka, EventCodec(), client_id="simulator-enroll")
     topic = settings.kafka.topics.enrollments
     group = settings.kafka.processor_group

@@ -15,7 +15,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from examgate.codec import CodecError, DecodedEvent, EventCodec
@@ -101,19 +107,11 @@ class EventReader:
                      "auto.offset.reset": "earliest" if from_beginning else "latest",
                      "isolation.level": "read_committed", "enable.auto.commit": False})
         self._consumer = Consumer(conf)
-        self._from_beginning = from_beginning
         self._on_assign = on_assign
         self._consumer.subscribe(topics, on_assign=self._assigned)
         self._codec = codec
 
-    def _assigned(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
-        if not self._from_beginning:
-            # Pin "the end" now rather than at the first fetch, so nothing produced
-            # after this moment can be skipped.
-            for p in parts:
-                if p.offset < 0:
-                    p.offset = consumer.get_watermark_offsets(p, timeout=10)[1]
-            consumer.assign(parts)
+    def _assigned(self, _consumer: Consumer, parts: list[TopicPartition]) -> None:
         if self._on_assign is not None:
             self._on_assign(parts)
 

@@ -7,6 +7,7 @@ the one place that could produce ACCEPT is :func:`examgate.policy.decide`.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -76,8 +77,20 @@ class VerifyResult:
     verdict: Verdict
 
 
+def in_canary(gate_id: str, fraction: float) -> bool:
+    """Whether a gate is one of the ``fraction`` of gates that decide with the challenger.
+
+    A stable hash, so a gate stays in or out of the canary on every worker.
+    """
+    if fraction <= 0:
+        return False
+    bucket = int.from_bytes(hashlib.sha256(gate_id.encode()).digest()[:4], "big") / 2**32
+    return bucket < fraction
+
+
 class Verifier:
-    """Decides check-ins with a champion analyzer; scores a challenger in shadow if present."""
+    """Decides check-ins with the champion (or, on canary gates, the challenger); the other
+    model, if any, is scored in shadow beside the decision."""
 
     def __init__(self, templates: TemplateStore, objects: ObjectStore, frames_bucket: str,
                  champion: FaceAnalyzer, challenger: FaceAnalyzer | None = None,
@@ -89,14 +102,20 @@ class Verifier:
         self.champion = champion
         self.challenger = challenger
         self.processor_id = processor_id
+        self.canary_fraction = 0.0
         self._clock = clock
+
+    def models_for(self, gate_id: str) -> tuple[FaceAnalyzer, FaceAnalyzer | None]:
+        """(the model that decides, the model scored in shadow) for a gate."""
+        champion, challenger = self.champion, self.challenger  # one read: reloads swap these
+        if challenger is not None and in_canary(gate_id, self.canary_fraction):
+            return challenger, champion
+        return champion, challenger
 
     def fetch_frame(self, frame: dict[str, Any]) -> bytes:
         """The frame bytes, inline or from the object store (checksum verified)."""
         if "data" in frame:
             return frame["data"]
-        import hashlib
-
         data = self.objects.get(frame["bucket"], frame["key"])
         if hashlib.sha256(data).hexdigest() != frame["sha256"]:
             raise ObjectStoreError(f"{frame['bucket']}/{frame['key']} fails its SHA-256 check")
@@ -132,20 +151,20 @@ class Verifier:
         quality: dict[str, Any] | None = None
         shadow = None
         frame: bytes | None = None
+        decider, shadow_model = self.models_for(checkin["gate_id"])
         try:
             t0 = self._clock()
             try:
                 frame = self.fetch_frame(checkin["frame"])
             finally:
                 stage_ms["fetch_frame"] = (self._clock() - t0) * 1000
-            analysis = self.champion.analyse(frame)
+            analysis = decider.analyse(frame)
             stage_ms.update(analysis.stage_ms)
             quality = dict(analysis.quality, face_count=analysis.face_count,
                            failed=list(analysis.quality_failures))
-            verdict, sim = self._score(self.champion, analysis,
-                                       checkin["claimed_student_id"], stage_ms)
-            if self.challenger is not None:
-                shadow = self._shadow(frame, checkin["claimed_student_id"])
+            verdict, sim = self._score(decider, analysis, checkin["claimed_student_id"], stage_ms)
+            if shadow_model is not None:
+                shadow = self._shadow(shadow_model, frame, checkin["claimed_student_id"])
         except ObjectStoreError as exc:
             verdict = policy.fail_closed("FRAME_UNAVAILABLE", str(exc))
         except Exception as exc:  # noqa: BLE001 - any model failure must fail closed
@@ -159,8 +178,8 @@ class Verifier:
             "exam_id": checkin["exam_id"], "claimed_student_id": checkin["claimed_student_id"],
             "outcome": verdict.outcome, "reason": verdict.reason,
             "reason_detail": verdict.detail, "similarity": sim,
-            "thresholds": self.champion.thresholds.as_record(),
-            "model_version": self.champion.model_version, "quality": quality,
+            "thresholds": decider.thresholds.as_record(),
+            "model_version": decider.model_version, "quality": quality,
             "latency_ms": {k: round(v, 3) for k, v in stage_ms.items()}, "shadow": shadow,
             "review_frame": review_ref, "captured_at": checkin["captured_at"],
             "published_at": checkin["published_at"], "decided_at": utcnow(),
@@ -168,15 +187,15 @@ class Verifier:
         }
         return VerifyResult(decision, verdict)
 
-    def _shadow(self, frame: bytes, student_id: str) -> dict[str, Any] | None:
-        assert self.challenger is not None
+    def _shadow(self, model: FaceAnalyzer, frame: bytes, student_id: str
+                ) -> dict[str, Any] | None:
         try:
-            analysis = self.challenger.analyse(frame)
-            verdict, sim = self._score(self.challenger, analysis, student_id, {})
+            analysis = model.analyse(frame)
+            verdict, sim = self._score(model, analysis, student_id, {})
         except Exception as exc:  # noqa: BLE001 - the shadow never affects the decision
             log.warning("verify: shadow model failed: %s", exc)
             return None
-        return {"model_version": self.challenger.model_version, "similarity": sim,
+        return {"model_version": model.model_version, "similarity": sim,
                 "outcome": verdict.outcome, "reason": verdict.reason}
 
     def _keep_for_review(self, checkin: dict[str, Any], frame: bytes) -> dict[str, Any] | None:

@@ -8,19 +8,11 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
+from examgate import ports
 from examgate.codec import EventCodec
 from examgate.kafka import EventPublisher
 from examgate.settings import Settings
 from producers.enroll import EnrollmentProducer, EnrollSummary, RosterEntry, read_roster
-
-
-def _champion(settings: Settings):
-    from examgate.analyzer import analyzer_from_bundle
-    from examgate.registry import ModelRegistry
-
-    registry = ModelRegistry(settings.mlflow.tracking_uri, settings.mlflow.registered_model,
-                             settings.stack.cache_dir / "models")
-    return analyzer_from_bundle(registry.load("champion"), settings)
 
 
 def run_enroll(settings: Settings, roster: Path | None, photos: Path | None,
@@ -28,7 +20,7 @@ def run_enroll(settings: Settings, roster: Path | None, photos: Path | None,
     """Send the requests; returns the process exit code (1 if anything failed)."""
     console = Console(stderr=True)
     publisher = EventPublisher(settings.kafka, EventCodec(), client_id="enroll")
-    analyzer = _champion(settings) if check and action != "DELETE" else None
+    analyzer = ports.analyzer(settings) if check and action != "DELETE" else None
     producer = EnrollmentProducer(settings, publisher, analyzer)
     summary = EnrollSummary()
     if student is not None:

@@ -101,12 +101,10 @@ def render_probe(planned: PlannedCheckIn) -> bytes:
 def prepare(settings: Settings, scenario: Scenario, version: str
             ) -> tuple[list[tuple[str, list[bytes]]], list[Probe], list[PlannedCheckIn]]:
     """Cohort to enroll, probes to send, and the plan behind them."""
+    from examgate import ports
     from examgate.analyzer import analyzer_from_bundle
-    from examgate.registry import ModelRegistry
 
-    registry = ModelRegistry(settings.mlflow.tracking_uri, settings.mlflow.registered_model,
-                             settings.stack.cache_dir / "models")
-    bundle = registry.load(version)
+    bundle = ports.model_registry(settings).load(version)
     excluded = excluded_identities(settings, bundle.spec)
     rng = np.random.default_rng(scenario.seed)
     analyzer = analyzer_from_bundle(bundle, settings)

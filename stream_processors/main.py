@@ -6,39 +6,31 @@ import logging
 import os
 import socket
 
+from examgate import ports
 from examgate.codec import EventCodec
 from examgate.enrollment import Enroller
-from examgate.objectstore import S3ObjectStore
-from examgate.registry import ModelRegistry, RegistryError
+from examgate.registry import RegistryError
 from examgate.settings import Settings
-from examgate.templates import RedisTemplateStore
 from examgate.verify import Verifier
-from stream_processors.runtime import Runtime, build_sealer
+from stream_processors.runtime import Runtime
 
 log = logging.getLogger("examgate.worker")
 
 
 def build_runtime(settings: Settings, worker_id: str) -> Runtime:
     """Connect the ports and load the champion (and challenger, if any) from the registry."""
-    import redis
-
     from examgate.analyzer import analyzer_from_bundle
 
-    r = settings.redis
-    client = redis.Redis.from_url(
-        r.url, password=r.password.get_secret_value() if r.password else None,
-        socket_timeout=r.socket_timeout_s, socket_connect_timeout=r.socket_timeout_s)
-    sealer = build_sealer(settings)
-    templates = RedisTemplateStore(client, sealer)
-    objects = S3ObjectStore.from_settings(settings.object_store)
+    sealer = ports.sealer(settings)
+    templates = ports.template_store(settings)
+    objects = ports.object_store(settings)
     days = settings.object_store.review_retention_days
     try:
         # The store itself deletes review frames after the retention period.
         objects.set_expiry(settings.object_store.bucket_frames, "review/", days)
     except Exception as exc:  # noqa: BLE001 - a store without lifecycle support still works
         log.warning("could not set the %d-day retention on review frames: %s", days, exc)
-    registry = ModelRegistry(settings.mlflow.tracking_uri, settings.mlflow.registered_model,
-                             settings.stack.cache_dir / "models")
+    registry = ports.model_registry(settings)
     try:
         champion = analyzer_from_bundle(registry.load("champion"), settings)
     except RegistryError as exc:

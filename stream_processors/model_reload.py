@@ -54,7 +54,7 @@ class ModelReloader(threading.Thread):
         if event["alias"] == "challenger" and event["version"] in ("", "none"):
             self.rt.drop_challenger()
             return
-        self.rt.reload(event["alias"], event["version"])
+        self.rt.reload(event["alias"], event["version"], event["canary_fraction"])
 
     def stop(self) -> None:
         """Ask the thread to finish."""

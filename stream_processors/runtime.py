@@ -11,7 +11,6 @@ import threading
 from dataclasses import dataclass, field
 
 from examgate.codec import EventCodec
-from examgate.crypto import Sealer
 from examgate.enrollment import Enroller
 from examgate.objectstore import ObjectStore
 from examgate.registry import ModelRegistry, RegistryError
@@ -44,7 +43,8 @@ class Runtime:
             out.append(self.verifier.challenger)
         return out
 
-    def reload(self, alias: str, version: str | None = None) -> bool:
+    def reload(self, alias: str, version: str | None = None,
+               canary_fraction: float = 0.0) -> bool:
         """Load ``alias`` (or a version) from the registry and swap it in; False on failure."""
         from stream_processors.metrics import MODEL_RELOAD_FAILURES, MODEL_VERSION
 
@@ -62,23 +62,23 @@ class Runtime:
             old = (self.verifier.champion if alias == "champion" else self.verifier.challenger)
             if alias == "champion":
                 self.verifier.champion = analyzer
+                self.verifier.canary_fraction = 0.0
                 if (self.verifier.challenger is not None
                         and self.verifier.challenger.model_version == analyzer.model_version):
                     self.verifier.challenger = None
             else:
                 self.verifier.challenger = analyzer
+                self.verifier.canary_fraction = canary_fraction
         if old is not None:
             MODEL_VERSION.labels(alias, old.model_version).set(0)
         MODEL_VERSION.labels(alias, analyzer.model_version).set(1)
-        log.info("model reload: %s is now version %s", alias, analyzer.model_version)
+        log.info("model reload: %s is now version %s%s", alias, analyzer.model_version,
+                 f" (deciding on {canary_fraction:.0%} of gates)" if canary_fraction else "")
         return True
 
     def drop_challenger(self) -> None:
         """Stop shadow scoring."""
         with self._lock:
             self.verifier.challenger = None
+            self.verifier.canary_fraction = 0.0
 
-
-def build_sealer(settings: Settings) -> Sealer:
-    """The AES-GCM sealer from the template key in settings."""
-    return Sealer.from_base64(settings.template_key.get_secret_value())

@@ -44,12 +44,6 @@ class Detection:
         """Landmarks as a (5, 2) float32 array."""
         return np.asarray(self.landmarks, dtype=np.float32).reshape(5, 2)
 
-    def scaled(self, factor: float) -> Detection:
-        """The same detection in an image resized by ``factor``."""
-        box = tuple(float(v) * factor for v in self.box)
-        pts = tuple((float(x) * factor, float(y) * factor) for x, y in self.landmarks)
-        return Detection(box=box, landmarks=pts, score=self.score)  # type: ignore[arg-type]
-
     @staticmethod
     def from_arrays(box: np.ndarray, landmarks: np.ndarray, score: float) -> Detection:
         """Build from a (4,) box and (5, 2) landmark array."""

@@ -6,21 +6,21 @@ variables that the worker processes inherit), so runs never see each other.
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
+from streaming_world import check_in, decisions, enroll, make_world, people
 
 from examgate import events
 from examgate.codec import EventCodec
-from examgate.harness import DecisionCollector, Workers, template_store, wait_for_group
-from examgate.kafka import EventPublisher, EventReader, ensure_topics
-from examgate.settings import Settings, load_settings
+from examgate.harness import Workers
+from examgate.kafka import EventReader
+from examgate.ports import analyzer, template_store
+from examgate.settings import Settings
 from examgate.stack import down, up
 from examgate.templates import RedisTemplateStore
 
@@ -29,85 +29,15 @@ pytestmark = [pytest.mark.integration, pytest.mark.lfw]
 
 @pytest.fixture(scope="module")
 def world(stack: Settings) -> Iterator[dict]:
-    """A processor worker on this session's own topics, the champion registered."""
-    from examgate.bootstrap import bootstrap
-
-    if not (stack.data.lfw_dir / "images").is_dir():
-        pytest.skip("LFW images not available")
-    run = uuid.uuid4().hex[:8]
-    env = {f"EXAMGATE_KAFKA__TOPICS__{k.upper()}": f"it{run}.{k}"
-           for k in ("checkins", "decisions", "enrollments", "feedback", "model_events")}
-    env["EXAMGATE_KAFKA__PROCESSOR_GROUP"] = f"it{run}-processors"
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    settings = load_settings()
-    ensure_topics(settings.kafka, settings.kafka.topics.all_topics(),
-                  settings.kafka.topics.partitions)
-    version = bootstrap(settings)
-    collector = DecisionCollector(settings, EventCodec())
-    collector.start()
-    assert collector.ready.wait(60), "decision reader not assigned"
-    workers = Workers(settings, 1, settings.stack.state_dir / "logs" / f"it{run}",
-                      first_metrics_port=9470)
-    with workers:
-        wait_for_group(settings, 1)
-        yield {"settings": settings, "version": version, "collector": collector,
-               "workers": workers, "publisher": EventPublisher(settings.kafka, EventCodec(),
-                                                               "it")}
-    collector.stop()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-
-
-def _people(settings: Settings, n: int) -> list[tuple[str, list[Path]]]:
-    """LFW people with three or more photos, outside the calibration split."""
-    from examgate.bootstrap import calibration_identities
-    from examgate.datasets.lfw import people as lfw_people
-
-    excluded = calibration_identities(settings.data.lfw_dir)
-    people = lfw_people(settings.data.lfw_dir)
-    chosen = [(name, [Path(p) for p in imgs]) for name, imgs in sorted(people.items())
-              if len(imgs) >= 3 and name not in excluded]
-    return chosen[:n]
-
-
-def _enroll(world: dict, student: str, photo: bytes, timeout: float = 60) -> None:
-    s = world["settings"]
-    record = events.enrollment(student_id=student, action="REPLACE",
-                               images=[events.inline_frame(photo)])
-    world["publisher"].publish(s.kafka.topics.enrollments, student, "Enrollment", record)
-    world["publisher"].flush()
-    store = template_store(s)
-    end = time.monotonic() + timeout
-    while store.get(student, world["version"]) is None:
-        assert time.monotonic() < end, f"{student} was not enrolled in {timeout} s"
-        time.sleep(0.2)
-
-
-def _check_in(world: dict, student: str, frame: bytes, gate: str = "gate-it") -> str:
-    s = world["settings"]
-    record = events.checkin(gate_id=gate, exam_id="it", claimed_student_id=student,
-                            frame=events.inline_frame(frame),
-                            camera_meta=events.camera("cam", 250, 250))
-    world["publisher"].publish(s.kafka.topics.checkins, gate, "CheckIn", record)
-    return record["event_id"]
-
-
-def _decisions(world: dict, ids: list[str], timeout: float = 90) -> dict[str, dict]:
-    world["publisher"].flush()
-    missing = world["collector"].wait_for(ids, timeout)
-    assert not missing, f"{len(missing)} check-in(s) got no decision"
-    return {i: world["collector"].decisions[i][0] for i in ids}
+    """A processor worker on this module's own topics, the champion registered."""
+    yield from make_world(stack, metrics_port=9470)
 
 
 def test_decisions_with_reasons(world: dict) -> None:
-    (alice, alice_imgs), (bob, bob_imgs) = _people(world["settings"], 2)
+    (alice, alice_imgs), (bob, bob_imgs) = people(world["settings"], 2)
     sid = f"{alice}-{uuid.uuid4().hex[:6]}"
     alice_photo = alice_imgs[0].read_bytes()
-    _enroll(world, sid, alice_photo)
+    enroll(world, sid, alice_photo)
     blank = np.full((250, 250, 3), 128, np.uint8)
     import cv2
 
@@ -120,8 +50,8 @@ def test_decisions_with_reasons(world: dict) -> None:
         "replay": (sid, alice_photo, "REJECT", "REPLAY_SUSPECTED"),
         "not_an_image": (sid, b"this is not a jpeg", "REVIEW", "NO_FACE"),
     }
-    ids = {name: _check_in(world, claim, frame) for name, (claim, frame, _, _) in cases.items()}
-    got = _decisions(world, list(ids.values()))
+    ids = {name: check_in(world, claim, frame) for name, (claim, frame, _, _) in cases.items()}
+    got = decisions(world, list(ids.values()))
     for name, (_, _, outcome, reason) in cases.items():
         d = got[ids[name]]
         assert (d["outcome"], d["reason"]) == (outcome, reason), (name, d["reason_detail"])
@@ -163,11 +93,11 @@ def test_corrupt_event_goes_to_dead_letters(world: dict) -> None:
 
 
 def test_sigkill_mid_stream_decides_each_event_exactly_once(world: dict) -> None:
-    (carol, imgs), = _people(world["settings"], 3)[2:3]
+    (carol, imgs), = people(world["settings"], 3)[2:3]
     sid = f"{carol}-{uuid.uuid4().hex[:6]}"
-    _enroll(world, sid, imgs[0].read_bytes())
+    enroll(world, sid, imgs[0].read_bytes())
     probe = imgs[1].read_bytes()
-    ids = [_check_in(world, sid, probe, gate=f"gate-{i % 6}") for i in range(120)]
+    ids = [check_in(world, sid, probe, gate=f"gate-{i % 6}") for i in range(120)]
     world["publisher"].flush()
     collector = world["collector"]
     end = time.monotonic() + 60
@@ -180,7 +110,7 @@ def test_sigkill_mid_stream_decides_each_event_exactly_once(world: dict) -> None
     victim.wait()
     workers.procs.remove(victim)
     workers.start_one(0)  # same worker id: it fences the dead one's open transaction
-    _decisions(world, ids, timeout=180)
+    decisions(world, ids, timeout=180)
     # Count on the topic itself, from the beginning, with a fresh committed reader.
     s = world["settings"]
     reader = EventReader(s.kafka, EventCodec(), [s.kafka.topics.decisions])
@@ -204,17 +134,17 @@ def _redis_answers(s: Settings) -> bool:
 
 
 def test_redis_down_never_accepts(world: dict) -> None:
-    (dave, imgs), = _people(world["settings"], 4)[3:4]
+    (dave, imgs), = people(world["settings"], 4)[3:4]
     sid = f"{dave}-{uuid.uuid4().hex[:6]}"
-    _enroll(world, sid, imgs[0].read_bytes())
+    enroll(world, sid, imgs[0].read_bytes())
     s = world["settings"]
     down(s, ["redis"])
     if _redis_answers(s):
         up(s, ["redis"])
         pytest.skip("Redis is running but was not started by this stack: cannot stop it")
     try:
-        ids = [_check_in(world, sid, imgs[1].read_bytes()) for _ in range(5)]
-        got = _decisions(world, ids)
+        ids = [check_in(world, sid, imgs[1].read_bytes()) for _ in range(5)]
+        got = decisions(world, ids)
     finally:
         up(s, ["redis"])
     assert all(d["outcome"] != "ACCEPT" for d in got.values())
@@ -226,12 +156,12 @@ def test_deleted_student_leaves_nothing_behind(world: dict) -> None:
 
     from examgate.objectstore import S3ObjectStore
 
-    (erin, imgs), = _people(world["settings"], 5)[4:5]
+    (erin, imgs), = people(world["settings"], 5)[4:5]
     sid = f"{erin}-{uuid.uuid4().hex[:6]}"
     s = world["settings"]
-    _enroll(world, sid, imgs[0].read_bytes())
+    enroll(world, sid, imgs[0].read_bytes())
     # A REVIEW keeps the frame for the console: it must go too.
-    review = _decisions(world, [_check_in(world, sid, b"not an image")])
+    review = decisions(world, [check_in(world, sid, b"not an image")])
     assert next(iter(review.values()))["review_frame"] is not None
     objects = S3ObjectStore.from_settings(s.object_store)
     assert objects.keys(s.object_store.bucket_enrollment, f"students/{sid}/")
@@ -254,20 +184,15 @@ def test_deleted_student_leaves_nothing_behind(world: dict) -> None:
 def test_redis_holds_no_plaintext_embedding(world: dict) -> None:
     import redis
 
-    from examgate.analyzer import analyzer_from_bundle
-    from examgate.registry import ModelRegistry
-
-    (frank, imgs), = _people(world["settings"], 6)[5:6]
+    (frank, imgs), = people(world["settings"], 6)[5:6]
     sid = f"{frank}-{uuid.uuid4().hex[:6]}"
     s = world["settings"]
     photo = imgs[0].read_bytes()
-    _enroll(world, sid, photo)
+    enroll(world, sid, photo)
     raw = redis.Redis.from_url(s.redis.url).get(
         f"{RedisTemplateStore.PREFIX}:{world['version']}:{sid}")
     assert raw is not None
-    registry = ModelRegistry(s.mlflow.tracking_uri, s.mlflow.registered_model,
-                             s.stack.cache_dir / "models")
-    emb = analyzer_from_bundle(registry.load(world["version"]), s).analyse(photo).embedding
+    emb = analyzer(s, world["version"]).analyse(photo).embedding
     assert emb is not None
     assert emb.astype(np.float32).tobytes()[:16] not in raw
     assert b"image_embeddings" not in raw and b"PK" not in raw[:2]  # no npz/zip header

@@ -132,3 +132,23 @@ def test_shadow_recorded_without_changing_decision(world) -> None:
     assert d["outcome"] == "ACCEPT" and d["model_version"] == "1"
     # No v2 template yet: the challenger would not have matched, and it never decides.
     assert d["shadow"]["model_version"] == "2" and d["shadow"]["reason"] == "NOT_ENROLLED"
+
+
+def test_canary_gates_decide_with_the_challenger(world) -> None:
+    from examgate.verify import in_canary
+
+    verifier, templates, _, analyzer = world
+    challenger = FakeAnalyzer()
+    challenger.model_version = "2"
+    challenger.by_frame = analyzer.by_frame
+    templates.put(Template.from_embeddings("alice", "2", ALICE[None], ALICE_THUMB[None]))
+    verifier.challenger = challenger
+    verifier.canary_fraction = 1.0
+    d = verifier.verify(_checkin(b"genuine")).decision
+    assert d["model_version"] == "2" and d["shadow"]["model_version"] == "1"
+    verifier.canary_fraction = 0.0
+    assert verifier.verify(_checkin(b"genuine")).decision["model_version"] == "1"
+    gates = [f"gate-{i}" for i in range(2000)]
+    share = sum(in_canary(g, 0.25) for g in gates) / len(gates)
+    assert 0.2 < share < 0.3
+    assert [in_canary(g, 0.25) for g in gates] == [in_canary(g, 0.25) for g in gates]

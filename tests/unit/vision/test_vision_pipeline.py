@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -123,7 +124,11 @@ def test_lfw_benchmark_runs_on_a_tiny_subset(tmp_path: Path, lfw_dir: Path):
     (tmp_path / "pairs.txt").write_text(
         "2\t1\nSerena_Williams\t1\t2\nSerena_Williams\t1\tColin_Powell\t1\n"
         "Colin_Powell\t1\t2\nAaron_Peirsol\t1\tColin_Powell\t2\n")
-    result = run_lfw_benchmark(tmp_path, folds=2, throughput_images=0, show_progress=False)
+    curves: dict = {}
+    result = run_lfw_benchmark(tmp_path, folds=2, throughput_images=0, show_progress=False,
+                               curves_out=curves)
+    json.dumps(result)  # JSON-ready
+    assert set(curves) == {"all", "male"}
     assert result["accuracy"] == 1.0 and result["no_face"] == 0
     assert result["n_images"] == 5 and set(result["tar_at_far"]) == {"1e-3", "1e-4"}
     assert set(result["far_by_gender"]) == {"male"}  # one woman: no female impostor pair

@@ -1,0 +1,271 @@
+"""The live feed: a Kafka reader thread, the recent decisions in memory, and SSE fan-out.
+
+One background thread reads the decision, feedback and audit topics (read_committed)
+and hands each event to the app. Recent decisions stay in a bounded ring so that a
+page load shows them; every browser tab holds a bounded queue fed by the thread, and
+a tab too slow to keep up is dropped (its EventSource reconnects and reloads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from examgate.codec import CodecError, EventCodec
+from examgate.settings import KafkaSettings
+
+from .ports import Deliver, EventSource
+
+log = logging.getLogger("examgate.console.feed")
+
+Record = dict[str, Any]
+
+
+class RecentDecisions:
+    """The last ``capacity`` decisions by arrival, indexed by event id (thread-safe)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[str, Record] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, decision: Record) -> None:
+        """Remember ``decision``; a repeat of an event id replaces the earlier one."""
+        with self._lock:
+            self._items.pop(decision["event_id"], None)
+            self._items[decision["event_id"]] = decision
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+    def get(self, event_id: str) -> Record | None:
+        """The decision with that event id, if it is still remembered."""
+        with self._lock:
+            return self._items.get(event_id)
+
+    def latest(self, exam: str = "", gate: str = "", limit: int = 200) -> list[Record]:
+        """Newest first, only those of ``exam`` and ``gate`` when given."""
+        with self._lock:
+            items = list(reversed(self._items.values()))
+        return [d for d in items if matches(d, exam, gate)][:limit]
+
+    def facets(self) -> tuple[list[str], list[str]]:
+        """The exams and gates seen among the recent decisions, for the filter pickers."""
+        with self._lock:
+            items = list(self._items.values())
+        return (sorted({d["exam_id"] for d in items}), sorted({d["gate_id"] for d in items}))
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+
+def matches(decision: Record, exam: str = "", gate: str = "") -> bool:
+    """Whether a decision (or anything with exam_id and gate_id) passes the filters."""
+    return (not exam or decision.get("exam_id") == exam) and \
+        (not gate or decision.get("gate_id") == gate)
+
+
+@dataclass(frozen=True)
+class Message:
+    """Something that happened, for the browsers: a new decision or a change of the queue."""
+
+    kind: str  # "decision" or "queue"
+    data: Record
+
+
+_CLOSED = Message("closed", {})
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One browser tab's stream: a bounded queue filled from any thread."""
+
+    loop: asyncio.AbstractEventLoop
+    queue: asyncio.Queue[Message] = field(default_factory=lambda: asyncio.Queue(256))
+    closed: bool = False
+
+    def _put(self, message: Message) -> None:
+        if self.closed:
+            return
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            # Too slow to keep up: end the stream rather than buffer without bound.
+            self.closed = True
+            self.queue.get_nowait()
+            self.queue.put_nowait(_CLOSED)
+
+    async def next(self, timeout: float) -> Message | None:
+        """The next message, None after ``timeout`` seconds of quiet."""
+        try:
+            return await asyncio.wait_for(self.queue.get(), timeout)
+        except TimeoutError:
+            return None
+
+
+class Broadcaster:
+    """Fans messages out from the reader thread (or any thread) to every open stream."""
+
+    def __init__(self) -> None:
+        self._subs: set[Subscription] = set()
+        self._lock = threading.Lock()
+
+    def subscribe(self) -> Subscription:
+        """A new stream; call from inside the event loop that will read it."""
+        sub = Subscription(asyncio.get_running_loop())
+        with self._lock:
+            self._subs.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        """Forget a stream (its browser went away)."""
+        with self._lock:
+            self._subs.discard(sub)
+
+    def publish(self, message: Message) -> None:
+        """Send ``message`` to every stream; safe from any thread."""
+        with self._lock:
+            subs = list(self._subs)
+        for sub in subs:
+            try:
+                sub.loop.call_soon_threadsafe(sub._put, message)
+            except RuntimeError:  # its loop is closed: the server is shutting down
+                self.unsubscribe(sub)
+
+    def close_all(self) -> None:
+        """End every stream (on shutdown, so open tabs do not hold the server)."""
+        self.publish(_CLOSED)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._subs)
+
+
+async def sse_stream(sub: Subscription, render: Callable[[Message], str | None],
+                     heartbeat_s: float = 15.0) -> AsyncIterator[str]:
+    """Server-sent events for one subscription; ``render`` returns the data line or None."""
+    yield "retry: 3000\n\n"
+    while True:
+        message = await sub.next(heartbeat_s)
+        if message is None:
+            yield ": keep-alive\n\n"  # proxies close connections that stay silent
+            continue
+        if message is _CLOSED:
+            return
+        data = render(message)
+        if data is not None:
+            yield f"event: {message.kind}\ndata: {data}\n\n"
+
+
+def sse_json(payload: Record) -> str:
+    """One SSE data line: JSON never contains a raw newline."""
+    return json.dumps(payload, separators=(",", ":"), default=str)
+
+
+class KafkaEventSource(EventSource):
+    """Reads topics on a daemon thread, from ``lookback_hours`` ago (or the end) onwards.
+
+    Its consumer group is its own and it never commits: every console instance sees
+    every event, and a restart replays the lookback window to rebuild its state.
+    """
+
+    def __init__(self, kafka: KafkaSettings, codec: EventCodec, topics: list[str], *,
+                 lookback_hours: float, poll_s: float = 0.5) -> None:
+        self._kafka = kafka
+        self._codec = codec
+        self.topics = topics
+        self.lookback_hours = lookback_hours
+        self._poll_s = poll_s
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.counts = {"events": 0, "undecodable": 0}
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    def start(self, deliver: Deliver) -> None:
+        self._thread = threading.Thread(target=self._run, args=(deliver,), daemon=True,
+                                        name="console-feed")
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self, deliver: Deliver) -> None:
+        from confluent_kafka import Consumer
+
+        conf = dict(self._kafka.client_config())
+        conf.update({"group.id": f"examgate-console-{uuid.uuid4().hex[:10]}",
+                     "isolation.level": "read_committed", "enable.auto.commit": False,
+                     "auto.offset.reset": "latest", "client.id": "examgate-console"})
+        try:
+            consumer = Consumer(conf)
+            consumer.subscribe(self.topics, on_assign=self._assign)
+        except Exception:  # noqa: BLE001 - reported through /healthz, never a crash
+            log.exception("feed: cannot start the Kafka consumer")
+            return
+        log.info("feed: reading %s (lookback %.1f h)", ", ".join(self.topics),
+                 self.lookback_hours)
+        try:
+            while not self._stop.is_set():
+                msg = consumer.poll(self._poll_s)
+                if msg is None:
+                    continue
+                if msg.error():
+                    log.warning("feed: %s", msg.error())
+                    continue
+                self._handle(deliver, msg)
+        finally:
+            consumer.close()
+
+    def _handle(self, deliver: Deliver, msg: Any) -> None:
+        try:
+            event = self._codec.decode(msg.value())
+        except CodecError as exc:
+            # The processors dead-letter bad input; here a bad record is counted and skipped.
+            self.counts["undecodable"] += 1
+            log.warning("feed: skipped %s[%d]@%d: %s", msg.topic(), msg.partition(),
+                        msg.offset(), exc)
+            return
+        self.counts["events"] += 1
+        try:
+            deliver(msg.topic(), event)
+        except Exception:  # noqa: BLE001 - one bad event must not stop the feed
+            log.exception("feed: handling %s %s failed", event.name,
+                          event.record.get("event_id"))
+
+    def _assign(self, consumer: Any, parts: list[Any]) -> None:
+        from confluent_kafka import OFFSET_END, TopicPartition
+
+        try:
+            if self.lookback_hours > 0:
+                since_ms = int((time.time() - self.lookback_hours * 3600) * 1000)
+                found = consumer.offsets_for_times(
+                    [TopicPartition(p.topic, p.partition, since_ms) for p in parts], timeout=10)
+                offsets = {(f.topic, f.partition): f.offset for f in found}
+            else:
+                offsets = {}
+            for p in parts:
+                offset = offsets.get((p.topic, p.partition), -1)
+                # No record since then (or no lookback): pin today's end, so nothing
+                # published after this moment can be skipped.
+                p.offset = offset if offset >= 0 else \
+                    consumer.get_watermark_offsets(p, timeout=10)[1]
+        except Exception as exc:  # noqa: BLE001 - fall back to the end rather than stall
+            log.warning("feed: could not position partitions (%s); reading from the end", exc)
+            for p in parts:
+                p.offset = OFFSET_END
+        consumer.assign(parts)
+        self._ready.set()

@@ -1,0 +1,114 @@
+"""The two pictures a proctor compares: the captured frame and the enrolled photo.
+
+Enrolled photos are stored encrypted; the console decrypts them itself and serves
+them only to the logged-in user a short-lived signed link was made for. Captured
+review frames are plain JPEGs in the frames bucket: the browser gets a short-lived
+presigned link to the object store, or (``frame_links = proxy``) the same kind of
+signed console link as the photos.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from examgate.crypto import DecryptionError, Sealer
+from examgate.objectstore import ObjectStore, ObjectStoreError
+
+log = logging.getLogger("examgate.console.images")
+
+PHOTO = "photo"
+FRAME = "frame"
+
+
+class ImageUnavailable(LookupError):
+    """The link expired or is not this user's, or the image cannot be read."""
+
+
+@dataclass(frozen=True)
+class Picture:
+    """An image the page shows: its link, or why there is none."""
+
+    url: str | None
+    missing: str = ""
+
+
+class ImageLinks:
+    """Makes the links a review card shows and serves the console's own image links."""
+
+    def __init__(self, objects: ObjectStore, sealer: Sealer, secret: str, *,
+                 enrollment_bucket: str, frame_ttl_s: int, photo_ttl_s: int,
+                 frame_mode: str = "presigned", max_photos: int = 3) -> None:
+        self._objects = objects
+        self._sealer = sealer
+        self._signer = URLSafeTimedSerializer(secret, salt="examgate-console-image")
+        self._enrollment_bucket = enrollment_bucket
+        self._frame_ttl_s = frame_ttl_s
+        self._photo_ttl_s = photo_ttl_s
+        self._frame_mode = frame_mode
+        self._max_photos = max_photos
+
+    def _console_link(self, kind: str, bucket: str, key: str, username: str,
+                      sha256: str = "") -> str:
+        token = self._signer.dumps({"k": kind, "b": bucket, "o": key, "u": username,
+                                    "h": sha256})
+        return f"/img/{token}"
+
+    def frame(self, decision: dict[str, Any], username: str) -> Picture:
+        """The captured frame kept for review, if the decision has one."""
+        ref = decision.get("review_frame")
+        if not ref:
+            why = ("Only REVIEW decisions keep the captured frame." if decision["outcome"] !=
+                   "REVIEW" else "The frame could not be kept for review.")
+            return Picture(None, why)
+        if self._frame_mode == "proxy":
+            return Picture(self._console_link(FRAME, ref["bucket"], ref["key"], username,
+                                              ref["sha256"]))
+        try:
+            return Picture(self._objects.presigned_url(
+                ref["bucket"], ref["key"], timedelta(seconds=self._frame_ttl_s)))
+        except ObjectStoreError as exc:
+            log.warning("images: cannot link frame %s: %s", ref["key"], exc)
+            return Picture(None, "The object store cannot link the frame.")
+
+    def enrolled(self, student_id: str, username: str) -> list[Picture]:
+        """Links to the student's enrolled photos (at most ``max_photos``)."""
+        try:
+            keys = self._objects.keys(self._enrollment_bucket, f"students/{student_id}/")
+        except ObjectStoreError as exc:
+            log.warning("images: cannot list enrolled photos of %s: %s", student_id, exc)
+            return [Picture(None, "The object store is unavailable.")]
+        if not keys:
+            return [Picture(None, "No enrolled photo for this student.")]
+        return [Picture(self._console_link(PHOTO, self._enrollment_bucket, k, username))
+                for k in keys[:self._max_photos]]
+
+    def open(self, token: str, username: str) -> tuple[bytes, str]:
+        """The bytes and content type behind a console link made for ``username``."""
+        try:
+            claim, signed_at = self._signer.loads(token, return_timestamp=True)
+        except BadSignature as exc:
+            raise ImageUnavailable("invalid image link") from exc
+        ttl = self._photo_ttl_s if claim.get("k") == PHOTO else self._frame_ttl_s
+        if (datetime.now(UTC) - signed_at).total_seconds() > ttl:
+            raise ImageUnavailable("expired image link")
+        if claim.get("u") != username:
+            raise ImageUnavailable("this image link was made for someone else")
+        bucket, key = claim["b"], claim["o"]
+        try:
+            blob = self._objects.get(bucket, key)
+            if claim["k"] == PHOTO:
+                # The storage key is the encryption context, as the enroller wrote it.
+                return self._sealer.open(blob, key), "image/jpeg"
+        except (ObjectStoreError, DecryptionError) as exc:
+            log.warning("images: cannot serve %s/%s: %s", bucket, key, exc)
+            raise ImageUnavailable("the image cannot be read") from exc
+        if claim.get("h") and hashlib.sha256(blob).hexdigest() != claim["h"]:
+            log.warning("images: %s/%s does not match its checksum", bucket, key)
+            raise ImageUnavailable("the frame does not match its checksum")
+        return blob, "image/jpeg"

@@ -1,0 +1,218 @@
+"""The console's pages: live decisions, the review queue, the admin view, images and the stream.
+
+Every page works without JavaScript (forms post and redirect back); the script
+only adds the live updates from ``/stream`` and keyboard shortcuts.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+
+from . import present
+from .auth import User, check_csrf, csrf_token, require
+from .feed import Message, matches, sse_json, sse_stream
+from .images import ImageUnavailable
+from .ports import PublishError
+from .review import VERDICTS, QueueItem, ReviewError
+
+log = logging.getLogger("examgate.console.web")
+
+router = APIRouter(include_in_schema=False)
+
+Viewer = Annotated[User, Depends(require("view"))]
+Reviewer = Annotated[User, Depends(require("review"))]
+Admin = Annotated[User, Depends(require("admin"))]
+Exam = Annotated[str, Query(max_length=64)]
+Gate = Annotated[str, Query(max_length=64)]
+
+VERDICT_WORDS = {"SAME_PERSON": "Same person", "DIFFERENT_PERSON": "Different person",
+                 "UNSURE": "Unsure"}
+
+
+def _back(path: str, exam: str, gate: str) -> str:
+    query = urlencode({k: v for k, v in (("exam", exam), ("gate", gate)) if v})
+    return f"{path}?{query}" if query else path
+
+
+def _flash(request: Request, kind: str, text: str) -> None:
+    request.session["flash"] = [kind, text]
+
+
+def card(request: Request, item: QueueItem, user: User) -> dict[str, Any]:
+    """Everything one review card shows."""
+    console = request.app.state.console
+    d = item.decision
+    return {
+        "item": item, "d": d,
+        "frame": console.links.frame(d, user.username),
+        "photos": console.links.enrolled(d["claimed_student_id"], user.username),
+        "quality": present.quality_rows(d.get("quality")),
+        "failed": present.failed_checks(d.get("quality")),
+        "scale": present.score_scale(d.get("similarity"), d.get("thresholds")),
+    }
+
+
+@router.get("/")
+def home() -> Response:
+    """The review queue is what a proctor is here for."""
+    return RedirectResponse("/review", status_code=303)
+
+
+@router.get("/live")
+def live(request: Request, user: Viewer, exam: Exam = "", gate: Gate = "") -> Response:
+    """Decisions as they happen, newest first."""
+    console = request.app.state.console
+    exams, gates = console.recent.facets()
+    return console.render(request, "live.html", user, page="live", exam=exam, gate=gate,
+                          exams=exams, gates=gates,
+                          decisions=console.recent.latest(exam, gate))
+
+
+@router.get("/live/rows")
+def live_rows(request: Request, user: Viewer, exam: Exam = "", gate: Gate = "") -> Response:
+    """The live table's rows alone (the script reloads them after a reconnect)."""
+    console = request.app.state.console
+    return console.render(request, "_rows.html", user, exam=exam, gate=gate,
+                          decisions=console.recent.latest(exam, gate))
+
+
+@router.get("/review")
+def review(request: Request, user: Viewer, exam: Exam = "", gate: Gate = "") -> Response:
+    """The queue: captured frame beside the enrolled photo, and the verdict buttons."""
+    console = request.app.state.console
+    exams, gates = console.recent.facets()
+    cards = [card(request, i, user) for i in console.desk.queue.items(exam, gate)]
+    return console.render(request, "review.html", user, page="review", exam=exam, gate=gate,
+                          exams=exams, gates=gates, cards=cards)
+
+
+@router.get("/review/items")
+def review_items(request: Request, user: Viewer, exam: Exam = "", gate: Gate = "") -> Response:
+    """Every card of the queue alone (the script reloads them after a reconnect)."""
+    console = request.app.state.console
+    cards = [card(request, i, user) for i in console.desk.queue.items(exam, gate)]
+    return console.render(request, "_cards.html", user, exam=exam, gate=gate, cards=cards)
+
+
+@router.get("/review/item/{decision_id}")
+def review_item(request: Request, decision_id: str, user: Viewer, exam: Exam = "",
+                gate: Gate = "") -> Response:
+    """One card, with fresh image links (the script adds it when the queue grows)."""
+    console = request.app.state.console
+    item = console.desk.queue.get(decision_id)
+    if item is None:
+        return Response(status_code=404)
+    return console.render(request, "_card.html", user, exam=exam, gate=gate,
+                          c=card(request, item, user))
+
+
+@router.post("/review/{decision_id}/verdict")
+def verdict(request: Request, decision_id: str, user: Reviewer,
+            verdict: Annotated[str, Form()], csrf: Annotated[str, Form()] = "",
+            comment: Annotated[str, Form(max_length=2000)] = "",
+            exam: Annotated[str, Form(max_length=64)] = "",
+            gate: Annotated[str, Form(max_length=64)] = "") -> Response:
+    """Publish the reviewer's Feedback; the item leaves the queue."""
+    console = request.app.state.console
+    check_csrf(request, csrf)
+    item = console.desk.queue.get(decision_id)
+    try:
+        console.desk.submit_verdict(actor=user.username, role=user.role,
+                                    decision_id=decision_id, verdict=verdict, comment=comment)
+    except ReviewError as exc:
+        _flash(request, "error", str(exc))
+    except PublishError as exc:
+        log.error("review: verdict on %s by %s not published: %s", decision_id,
+                  user.username, exc)
+        _flash(request, "error", "The verdict could not be recorded (Kafka did not "
+                                 "acknowledge it). The item is still in the queue; try again.")
+    else:
+        who = item.decision["claimed_student_id"] if item else decision_id
+        _flash(request, "ok", f"Recorded “{VERDICT_WORDS[verdict]}” for {who}.")
+    return RedirectResponse(_back("/review", exam, gate), status_code=303)
+
+
+@router.post("/decisions/{decision_id}/dispute")
+def dispute(request: Request, decision_id: str, user: Reviewer,
+            csrf: Annotated[str, Form()] = "", note: Annotated[str, Form(max_length=2000)] = "",
+            exam: Annotated[str, Form(max_length=64)] = "",
+            gate: Annotated[str, Form(max_length=64)] = "") -> Response:
+    """Send a REJECT decision to the review queue."""
+    console = request.app.state.console
+    check_csrf(request, csrf)
+    try:
+        item = console.desk.dispute(actor=user.username, role=user.role,
+                                    decision_id=decision_id, note=note)
+    except ReviewError as exc:
+        _flash(request, "error", str(exc))
+    except PublishError as exc:
+        log.error("review: dispute of %s by %s not audited: %s", decision_id, user.username,
+                  exc)
+        _flash(request, "error", "The dispute could not be recorded (the audit log is "
+                                 "unavailable); try again.")
+    else:
+        _flash(request, "ok", f"The rejection of {item.decision['claimed_student_id']} is in "
+                              "the review queue.")
+    return RedirectResponse(_back("/live", exam, gate), status_code=303)
+
+
+@router.get("/img/{token}")
+def image(request: Request, token: str, user: Viewer) -> Response:
+    """An enrolled photo (decrypted here) or a proxied frame, for the user it was linked for."""
+    try:
+        data, content_type = request.app.state.console.links.open(token, user.username)
+    except ImageUnavailable as exc:
+        return Response(str(exc), status_code=404, media_type="text/plain")
+    return Response(data, media_type=content_type,
+                    headers={"Cache-Control": "private, no-store"})
+
+
+@router.get("/stream")
+async def stream(request: Request, user: Viewer, exam: Exam = "",
+                 gate: Gate = "") -> StreamingResponse:
+    """Server-sent events: ``decision`` (a table row) and ``queue`` (an item came or went)."""
+    console = request.app.state.console
+    token = csrf_token(request)
+    sub = console.hub.subscribe()
+
+    def render(message: Message) -> str | None:
+        if not matches(message.data, exam, gate):
+            return None
+        if message.kind == "decision":
+            row = console.fragment("_row.html", user=user, csrf=token, d=message.data,
+                                   exam=exam, gate=gate)
+            return sse_json({"event_id": message.data["event_id"], "row": row})
+        return sse_json(message.data)
+
+    async def body():
+        try:
+            async for chunk in sse_stream(sub, render):
+                yield chunk
+        finally:
+            console.hub.unsubscribe(sub)
+
+    return StreamingResponse(body(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+@router.get("/admin")
+def admin(request: Request, user: Admin) -> Response:
+    """Users and settings, secrets left out."""
+    console = request.app.state.console
+    return console.render(request, "admin.html", user, page="admin", users=console.console.users,
+                          feed=console.ports.source, streams=len(console.hub),
+                          queue_size=len(console.desk.queue), recent_size=len(console.recent),
+                          verdicts=VERDICTS)
+
+
+@router.get("/healthz")
+def healthz(request: Request) -> JSONResponse:
+    """Liveness and whether the Kafka feed is reading yet; nothing sensitive."""
+    ready = request.app.state.console.ports.source.ready
+    return JSONResponse({"status": "ok" if ready else "starting", "feed_ready": ready},
+                        status_code=200 if ready else 503)

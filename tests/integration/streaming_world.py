@@ -1,0 +1,97 @@
+"""A processor worker on a test session's own topics, and helpers to enroll and check in.
+
+Each module that uses ``world`` gets its own topics and consumer group (through
+EXAMGATE_* variables that the worker processes inherit), so runs never see each other.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from examgate import events
+from examgate.codec import EventCodec
+from examgate.harness import DecisionCollector, Workers, wait_for_group
+from examgate.kafka import EventPublisher, ensure_topics
+from examgate.ports import template_store
+from examgate.settings import Settings, load_settings
+
+
+def make_world(stack: Settings, metrics_port: int) -> Iterator[dict]:
+    """A processor worker on this session's own topics, the champion registered."""
+    from examgate.bootstrap import bootstrap
+
+    if not (stack.data.lfw_dir / "images").is_dir():
+        pytest.skip("LFW images not available")
+    run = uuid.uuid4().hex[:8]
+    env = {f"EXAMGATE_KAFKA__TOPICS__{k.upper()}": f"it{run}.{k}"
+           for k in ("checkins", "decisions", "enrollments", "feedback", "model_events")}
+    env["EXAMGATE_KAFKA__PROCESSOR_GROUP"] = f"it{run}-processors"
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    settings = load_settings()
+    ensure_topics(settings.kafka, settings.kafka.topics.all_topics(),
+                  settings.kafka.topics.partitions)
+    version = bootstrap(settings)
+    collector = DecisionCollector(settings, EventCodec())
+    collector.start()
+    assert collector.ready.wait(60), "decision reader not assigned"
+    workers = Workers(settings, 1, settings.stack.state_dir / "logs" / f"it{run}",
+                      first_metrics_port=metrics_port)
+    with workers:
+        wait_for_group(settings, 1)
+        yield {"settings": settings, "version": version, "collector": collector,
+               "workers": workers, "publisher": EventPublisher(settings.kafka, EventCodec(),
+                                                               "it")}
+    collector.stop()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def people(settings: Settings, n: int) -> list[tuple[str, list[Path]]]:
+    """LFW people with three or more photos, outside the calibration split."""
+    from examgate.bootstrap import calibration_identities
+    from examgate.datasets.lfw import people as lfw_people
+
+    excluded = calibration_identities(settings.data.lfw_dir)
+    people = lfw_people(settings.data.lfw_dir)
+    chosen = [(name, [Path(p) for p in imgs]) for name, imgs in sorted(people.items())
+              if len(imgs) >= 3 and name not in excluded]
+    return chosen[:n]
+
+
+def enroll(world: dict, student: str, photo: bytes, timeout: float = 60) -> None:
+    s = world["settings"]
+    record = events.enrollment(student_id=student, action="REPLACE",
+                               images=[events.inline_frame(photo)])
+    world["publisher"].publish(s.kafka.topics.enrollments, student, "Enrollment", record)
+    world["publisher"].flush()
+    store = template_store(s)
+    end = time.monotonic() + timeout
+    while store.get(student, world["version"]) is None:
+        assert time.monotonic() < end, f"{student} was not enrolled in {timeout} s"
+        time.sleep(0.2)
+
+
+def check_in(world: dict, student: str, frame: bytes, gate: str = "gate-it") -> str:
+    s = world["settings"]
+    record = events.checkin(gate_id=gate, exam_id="it", claimed_student_id=student,
+                            frame=events.inline_frame(frame),
+                            camera_meta=events.camera("cam", 250, 250))
+    world["publisher"].publish(s.kafka.topics.checkins, gate, "CheckIn", record)
+    return record["event_id"]
+
+
+def decisions(world: dict, ids: list[str], timeout: float = 90) -> dict[str, dict]:
+    world["publisher"].flush()
+    missing = world["collector"].wait_for(ids, timeout)
+    assert not missing, f"{len(missing)} check-in(s) got no decision"
+    return {i: world["collector"].decisions[i][0] for i in ids}
