@@ -23,7 +23,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from benchmarks.lfw_data import (
+from benchmarks.lfw_metrics import kfold_accuracy, pair_scores, percentiles, tar_far_report
+from examgate.datasets.lfw import (
     LfwMissingError,
     central_face,
     embed_images,
@@ -31,7 +32,6 @@ from benchmarks.lfw_data import (
     read_pairs,
     require_lfw,
 )
-from benchmarks.lfw_metrics import kfold_accuracy, pair_scores, percentiles, tar_far_report
 from examgate.settings import load_settings
 from examgate.vision.align import align_face
 from examgate.vision.decode import decode_image

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.lfw_data import Pair, person_of
+from examgate.datasets.lfw import Pair, person_of
 from examgate.vision.calibration import (
     accuracy_at,
     best_accuracy_threshold,

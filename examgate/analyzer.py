@@ -63,5 +63,7 @@ def analyzer_from_bundle(bundle: ModelBundle, settings: Settings) -> PipelineAna
                                intra_op_threads=v.intra_op_threads)
     limits = DecodeLimits(max_bytes=v.max_image_bytes, max_pixels=v.max_image_pixels,
                           min_side=v.min_image_side)
-    return PipelineAnalyzer(FacePipeline(detector, embedder, v.quality, limits), bundle.version,
-                            bundle.thresholds)
+    # Alignment is part of what the thresholds were calibrated with: the bundle's wins.
+    align = str(bundle.spec.get("align_method", v.align_method))
+    return PipelineAnalyzer(FacePipeline(detector, embedder, v.quality, limits, align),
+                            bundle.version, bundle.thresholds)

@@ -63,8 +63,9 @@ def calibrate(settings: Settings, lfw_dir: Path, cache_dir: Path) -> Calibration
     embedder = create_embedder(v.embedder, flip=v.flip_tta, intra_op_threads=v.intra_op_threads)
     pairs = lfw.read_pairs(lfw_dir / CALIBRATION_SPLIT)
     names = sorted({n for p in pairs for n in (p.a, p.b)})
-    key = hashlib.sha256(f"{detector.model_sha256}{embedder.model_sha256}{v.flip_tta}{len(names)}"
-                         .encode()).hexdigest()[:16]
+    fingerprint = (f"{detector.model_sha256}{embedder.model_sha256}{v.flip_tta}"
+                   f"{v.align_method}{len(names)}")
+    key = hashlib.sha256(fingerprint.encode()).hexdigest()[:16]
     cache = cache_dir / f"calibration-{key}.npz"
     if cache.is_file():
         emb = np.load(cache)["embeddings"]
@@ -74,7 +75,8 @@ def calibrate(settings: Settings, lfw_dir: Path, cache_dir: Path) -> Calibration
 
         it = iter(track(range(len(names)), description="embedding calibration images"))
         embedded = lfw.embed_images(lfw_dir, names, detector, embedder,
-                                    progress=lambda _n: next(it, None))
+                                    progress=lambda _n: next(it, None),
+                                    align_method=v.align_method)
         emb = embedded.embeddings
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.savez(cache, embeddings=emb)
@@ -105,7 +107,7 @@ def bootstrap(settings: Settings, *, force: bool = False) -> str:
     spec = {"input": {"detector": "BGR uint8, any size (downscaled to "
                                   f"{v.detect_max_side} px for detection)",
                       "embedder": "112x112 RGB 0-255 face aligned to the ArcFace template"},
-            "embedding_dim": 128, "flip_tta": v.flip_tta,
+            "embedding_dim": 128, "flip_tta": v.flip_tta, "align_method": v.align_method,
             "calibration": {"dataset": "LFW View 1", "split": CALIBRATION_SPLIT,
                             "identities": list(cal.identities)}}
     return registry.register(detector=v.detector, embedder=v.embedder, files=files,

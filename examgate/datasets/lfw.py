@@ -51,8 +51,8 @@ def require_lfw(lfw_dir: Path, pairs_file: str = "pairs.txt") -> None:
             f"(lfw-deepfunneled.tgz) and pairs.txt / pairsDevTrain.txt / pairsDevTest.txt "
             f"from the official UMass site {LFW_URL}, unpack the images as "
             f"<lfw_dir>/images/<Name>/<Name>_NNNN.jpg, and point EXAMGATE_DATA__LFW_DIR or "
-            f"--lfw-dir at it. No automatic download: the site is often unavailable and its "
-            f"terms ask users to fetch it themselves."
+            f"--lfw-dir at it. There is no automatic download (the build machines are "
+            f"offline); fetch it by hand once."
         )
 
 
@@ -135,7 +135,8 @@ class EmbeddedSet:
 
 
 def embed_images(lfw_dir: Path, names: Iterable[str], detector: Detector, embedder: Embedder,
-                 progress: Callable[[int], None] | None = None) -> EmbeddedSet:
+                 progress: Callable[[int], None] | None = None,
+                 align_method: str = "lsq") -> EmbeddedSet:
     """Embed each image once, one at a time, timing detect+align+embed.
 
     An image without a detected face is aligned with the median landmarks of
@@ -156,7 +157,7 @@ def embed_images(lfw_dir: Path, names: Iterable[str], detector: Detector, embedd
             missing.append((i, image))
         else:
             found_landmarks.append(face.landmarks_array())
-            aligned[i] = align_face(image, face, embedder.input_size)
+            aligned[i] = align_face(image, face, embedder.input_size, align_method)
             t2 = time.perf_counter()
             emb[i] = embedder.embed(aligned[i][None])[0]
             t3 = time.perf_counter()
@@ -169,7 +170,7 @@ def embed_images(lfw_dir: Path, names: Iterable[str], detector: Detector, embedd
         fallback = np.median(np.stack(found_landmarks), axis=0) if found_landmarks else None
         for i, image in missing:
             pts = fallback if fallback is not None else _centre_landmarks(image.shape)
-            aligned[i] = align_face(image, pts, embedder.input_size)
+            aligned[i] = align_face(image, pts, embedder.input_size, align_method)
         idx = [i for i, _ in missing]
         emb[idx] = embedder.embed(aligned[idx])
     return EmbeddedSet(names, emb, [names[i] for i, _ in missing], np.asarray(totals), stages)
