@@ -13,8 +13,12 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from examgate.vision.detectors import Detector
 
 log = logging.getLogger("trainer.crops")
 STAGE = "align_crops"
@@ -61,7 +65,7 @@ def align_files(root: Path, names: Sequence[str], *, detector_name: str = "yunet
     return crops
 
 
-def _align(root: Path, names: Sequence[str], detector: object,
+def _align(root: Path, names: Sequence[str], detector: Detector,
            fallback_landmarks: bool) -> Crops:
     from examgate.datasets.lfw import central_face
     from examgate.vision import VisionError, align_face, decode_image
@@ -79,7 +83,7 @@ def _align(root: Path, names: Sequence[str], detector: object,
         except VisionError as exc:
             rejected[name] = exc.reason
             continue
-        face = central_face(detector.detect(image), image.shape)  # type: ignore[attr-defined]
+        face = central_face(detector.detect(image), image.shape)
         if face is None:
             no_face.append((name, image))
         else:

@@ -50,6 +50,8 @@ def export_onnx(backbone: nn.Module, path: Path, *, opset: int = 18,
     backbone = backbone.eval().to("cpu", torch.float32).to(memory_format=torch.contiguous_format)
     example = torch.rand(2, 3, INPUT_SIZE, INPUT_SIZE) * 255.0
     path.parent.mkdir(parents=True, exist_ok=True)
+    for noisy in ("onnxscript", "onnx_ir"):  # a line per optimiser pass at INFO
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(

@@ -27,7 +27,7 @@ from trainer.config import TrainConfig, config_record, load_config
 from trainer.data import DeviceBatches, FaceSet, build_faceset
 from trainer.losses import MarginHead, build_head
 from trainer.model import build_backbone, set_bn_eval, to_input
-from trainer.tracking import open_tracker
+from trainer.tracking import Tracker, open_tracker
 
 log = logging.getLogger("trainer.train")
 CHECKPOINT = "checkpoint.pt"
@@ -214,7 +214,7 @@ def _summary(cfg: TrainConfig, dist: Dist, device: torch.device, faces: FaceSet,
 
 
 def _write_outputs(cfg: TrainConfig, backbone: nn.Module, head: MarginHead, faces: FaceSet,
-                   summary: dict[str, Any], tracker: Any) -> None:
+                   summary: dict[str, Any], tracker: Tracker) -> None:
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     (cfg.run_dir / SPLIT).write_text(json.dumps(
         {"dataset": faces.source, "eval_folds": list(cfg.eval_folds),
