@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-EXTRAS ?= stack,bench,console,dev
+EXTRAS ?= stack,bench,console,train,dev
 
 .PHONY: install demo test test-unit stack-up stack-down lint clean
 
