@@ -70,7 +70,9 @@ def run_e2e(settings: Settings, rate: float, duration: float, workers: int, stud
             raise TimeoutError("the decision reader got no partitions in 60 s")
         lag = LagSampler(settings)
         lag.start()
-        outcomes = replay(settings, probes, "bench-e2e", collector, timeout=max(120, duration))
+        # Long enough to drain a backlog at a few check-ins per second.
+        outcomes = replay(settings, probes, "bench-e2e", collector,
+                          timeout=max(180.0, duration * rate / 8))
         lag.stop()
         collector.stop()
     lat = np.array([o.latency_ms for o in outcomes if o.latency_ms is not None])

@@ -13,6 +13,7 @@ import typer
 
 from benchmarks import e2e as bench_e2e
 from benchmarks import lfw as bench_lfw
+from benchmarks import scaleout as bench_scaleout
 from examgate import cli_streaming
 from examgate.logs import configure_logging
 from examgate.stack.cli import app as stack_app
@@ -44,6 +45,7 @@ app.command("enroll")(cli_streaming.enroll)
 app.command("embed")(vision_cli.embed)
 bench_app.command("lfw")(bench_lfw.lfw)
 bench_app.command("e2e")(bench_e2e.e2e)
+bench_app.command("scaleout")(bench_scaleout.scaleout)
 
 
 @models_app.command("bootstrap")
