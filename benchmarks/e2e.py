@@ -17,16 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from examgate.codec import EventCodec
-from examgate.harness import (
-    DecisionCollector,
-    LagSampler,
-    Probe,
-    Workers,
-    enroll_cohort,
-    replay,
-    wait_for_group,
-)
+from examgate.harness import Probe, run_through_system
 from examgate.settings import Settings, load_settings
 
 log = logging.getLogger("examgate.bench.e2e")
@@ -61,33 +52,24 @@ def run_e2e(settings: Settings, rate: float, duration: float, workers: int, stud
     stack.up(settings)
     version = bootstrap(settings)
     cohort, probes = load_probes(settings, students, rate, duration, gates, seed)
-    with Workers(settings, workers, settings.stack.state_dir / "logs"):
-        wait_for_group(settings, workers)
-        enroll_cohort(settings, cohort, version)
-        collector = DecisionCollector(settings, EventCodec())
-        collector.start()
-        if not collector.ready.wait(60):
-            raise TimeoutError("the decision reader got no partitions in 60 s")
-        lag = LagSampler(settings)
-        lag.start()
-        # Long enough to drain a backlog at a few check-ins per second.
-        outcomes = replay(settings, probes, "bench-e2e", collector,
-                          timeout=max(180.0, duration * rate / 8))
-        lag.stop()
-        collector.stop()
+    # The timeout is long enough to drain a backlog at a few check-ins per second.
+    run = run_through_system(settings, cohort, probes, model_version=version,
+                             exam_id="bench-e2e", workers=workers,
+                             timeout=max(180.0, duration * rate / 8))
+    outcomes = run.outcomes
     lat = np.array([o.latency_ms for o in outcomes if o.latency_ms is not None])
     decided = [o for o in outcomes if o.received_at is not None]
     span = (max(o.received_at for o in decided) - min(o.sent_at for o in outcomes)
             if decided else 0.0)
     return {
         "rate": rate, "duration_s": duration, "workers": workers, "check_ins": len(outcomes),
-        "decided": len(decided), "duplicates": collector.duplicates,
+        "decided": len(decided), "duplicates": run.duplicates,
         "latency_ms_p50": float(np.percentile(lat, 50)) if lat.size else None,
         "latency_ms_p95": float(np.percentile(lat, 95)) if lat.size else None,
         "latency_ms_p99": float(np.percentile(lat, 99)) if lat.size else None,
         "throughput_per_s": len(decided) / span if span > 0 else None,
-        "max_lag": max((v for _, v in lag.series), default=0),
-        "lag_series": lag.series, "model_version": version,
+        "max_lag": max((v for _, v in run.lag_series), default=0),
+        "lag_series": run.lag_series, "model_version": version,
     }
 
 

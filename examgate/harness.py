@@ -283,3 +283,38 @@ def enroll_cohort(settings: Settings, students: Sequence[tuple[str, list[bytes]]
         log.warning("%d student(s) could not be enrolled (see %s%s): %s", len(failed), topic,
                     settings.kafka.topics.dlq_suffix, ", ".join(sorted(failed)[:10]))
     return failed
+
+
+@dataclass
+class LoadRun:
+    """What a run through the system produced."""
+
+    outcomes: list[Outcome]
+    lag_series: list[tuple[float, int]]
+    duplicates: int
+    workers_lost: int
+
+
+def run_through_system(settings: Settings, cohort: Sequence[tuple[str, list[bytes]]],
+                       probes: Sequence[Probe], *, model_version: str, exam_id: str,
+                       workers: int = 1, timeout: float = 300.0) -> LoadRun:
+    """Start ``workers`` processors, enroll ``cohort``, replay ``probes`` and collect
+    every decision, sampling the consumer lag all along."""
+    with Workers(settings, workers, settings.stack.state_dir / "logs") as running:
+        wait_for_group(settings, workers)
+        enroll_cohort(settings, cohort, model_version)
+        collector = DecisionCollector(settings, EventCodec())
+        collector.start()
+        if not collector.ready.wait(60):
+            raise TimeoutError("the decision reader got no partitions in 60 s")
+        lag = LagSampler(settings)
+        lag.start()
+        try:
+            outcomes = replay(settings, probes, exam_id, collector, timeout=timeout)
+        finally:
+            lag.stop()
+            collector.stop()
+        lost = workers - running.alive()
+        if lost:
+            log.error("%d processor worker(s) died during the run; see their logs", lost)
+    return LoadRun(outcomes, lag.series, collector.duplicates, lost)

@@ -17,18 +17,9 @@ import cv2
 import numpy as np
 from rich.console import Console
 
-from examgate.codec import EventCodec
 from examgate.datasets import lfw
 from examgate.datasets.lfw import names_in_pairs
-from examgate.harness import (
-    DecisionCollector,
-    LagSampler,
-    Probe,
-    Workers,
-    enroll_cohort,
-    replay,
-    wait_for_group,
-)
+from examgate.harness import Probe, run_through_system
 from examgate.settings import Settings
 from simulator.cohort import Person, check_disjoint, select_cohort
 from simulator.report import compute_report, print_summary, row_from, write_report
@@ -159,33 +150,23 @@ def run_scenario(settings: Settings, scenario: Scenario, report_dir: Path | None
     console.print(f"scenario [bold]{scenario.name}[/bold]: {scenario.cohort_size} students, "
                   f"{scenario.checkins} check-ins, {scenario.gates} gates, model {version}")
     cohort, probes, plan = prepare(settings, scenario, version)
-    with Workers(settings, workers, settings.stack.state_dir / "logs") as running:
-        wait_for_group(settings, workers)
-        enroll_cohort(settings, cohort, version)
-        collector = DecisionCollector(settings, EventCodec())
-        collector.start()
-        if not collector.ready.wait(60):
-            raise TimeoutError("the decision reader got no partitions in 60 s")
-        lag = LagSampler(settings)
-        lag.start()
-        outcomes = replay(settings, probes, plan[0].exam_id if plan else scenario.name,
-                          collector, timeout=max(300.0, probes[-1].at_s + 120 if probes else 0))
-        lag.stop()
-        collector.stop()
-        if running.alive() < workers:
-            log.error("a processor worker died during the run; see its log")
+    run = run_through_system(
+        settings, cohort, probes, model_version=version,
+        exam_id=plan[0].exam_id if plan else scenario.name, workers=workers,
+        timeout=max(300.0, probes[-1].at_s + 120 if probes else 0))
+    outcomes = run.outcomes
     rows = []
     for o in outcomes:
         planned = plan[o.probe.label["index"]]
         sent = o.decision["published_at"].timestamp() if o.decision else o.sent_at
         rows.append(row_from(planned, o.decision, sent_at=sent, received_at=o.received_at,
                              scenario=scenario.name))
-    report = compute_report(rows, lag.series)
-    report["duplicate_decisions"] = collector.duplicates
+    report = compute_report(rows, run.lag_series)
+    report["duplicate_decisions"] = run.duplicates
     report["model_version"] = version
     print_summary(report, console=console)
     if report_dir is not None:
-        paths = write_report(report, rows, lag.series, report_dir)
+        paths = write_report(report, rows, run.lag_series, report_dir)
         console.print("report: " + ", ".join(str(p) for p in paths.values()))
         try:
             log_to_mlflow(settings, scenario, report, paths)

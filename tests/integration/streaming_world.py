@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 from examgate import events
 from examgate.codec import EventCodec
 from examgate.harness import DecisionCollector, Workers, wait_for_group
-from examgate.kafka import EventPublisher, ensure_topics
+from examgate.kafka import EventPublisher, EventReader, ensure_topics
 from examgate.ports import template_store
 from examgate.settings import Settings, load_settings
 
@@ -95,3 +96,17 @@ def decisions(world: dict, ids: list[str], timeout: float = 90) -> dict[str, dic
     missing = world["collector"].wait_for(ids, timeout)
     assert not missing, f"{len(missing)} check-in(s) got no decision"
     return {i: world["collector"].decisions[i][0] for i in ids}
+
+
+def decisions_on_topic(world: dict, ids: list[str]) -> Counter:
+    """How many decisions each event id has on the decisions topic itself, read from the
+    start by a fresh committed reader (the measure of exactly once)."""
+    s = world["settings"]
+    reader = EventReader(s.kafka, EventCodec(), [s.kafka.topics.decisions])
+    counts: Counter = Counter()
+    wanted = set(ids)
+    for item, _ in reader.events(timeout=60, idle_timeout=10):
+        if not isinstance(item, Exception) and item.record["event_id"] in wanted:
+            counts[item.record["event_id"]] += 1
+    reader.close()
+    return counts

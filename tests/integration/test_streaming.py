@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from streaming_world import check_in, decisions, enroll, make_world, people
+from streaming_world import (
+    check_in,
+    decisions,
+    decisions_on_topic,
+    enroll,
+    make_world,
+    people,
+)
 
 from examgate import events
 from examgate.codec import EventCodec
@@ -111,15 +117,8 @@ def test_sigkill_mid_stream_decides_each_event_exactly_once(world: dict) -> None
     workers.procs.remove(victim)
     workers.start_one(0)  # same worker id: it fences the dead one's open transaction
     decisions(world, ids, timeout=180)
-    # Count on the topic itself, from the beginning, with a fresh committed reader.
-    s = world["settings"]
-    reader = EventReader(s.kafka, EventCodec(), [s.kafka.topics.decisions])
-    counts: Counter = Counter()
+    counts = decisions_on_topic(world, ids)
     wanted = set(ids)
-    for item, _ in reader.events(timeout=60, idle_timeout=10):
-        if not isinstance(item, Exception) and item.record["event_id"] in wanted:
-            counts[item.record["event_id"]] += 1
-    reader.close()
     assert set(counts) == wanted, f"{len(wanted - set(counts))} event(s) lost"
     assert max(counts.values()) == 1, f"duplicates: {[k for k, v in counts.items() if v > 1][:5]}"
 
