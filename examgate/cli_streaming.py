@@ -20,6 +20,9 @@ def process(
         help="Prometheus /metrics port on 127.0.0.1 (0 turns it off).")] = 9400,
     worker_id: Annotated[str | None, typer.Option(
         help="Name in logs and decisions (default: host-pid).")] = None,
+    metrics_host: Annotated[str, typer.Option(
+        help="Address the metrics endpoint listens on (0.0.0.0 in a container).")] =
+        "127.0.0.1",
 ) -> None:
     """Run a stream-processor worker until stopped with Ctrl-C or SIGTERM.
 
@@ -34,7 +37,7 @@ def process(
     unknown = set(chosen) - {"verify", "enroll"}
     if unknown:
         raise typer.BadParameter(f"unknown slice(s): {', '.join(sorted(unknown))}")
-    run_worker(load_settings(), chosen, metrics_port, worker_id)
+    run_worker(load_settings(), chosen, metrics_port, worker_id, metrics_host)
 
 
 def gate(

@@ -42,6 +42,9 @@ def build_runtime(settings: Settings, worker_id: str) -> Runtime:
                         settings.object_store.bucket_frames)
     rt = Runtime(settings, EventCodec(), templates, objects, registry, verifier, enroller,
                  worker_id, analyzer_factory=lambda b: analyzer_from_bundle(b, settings))
+    from stream_processors.metrics import MODEL_VERSION
+
+    MODEL_VERSION.labels("champion", champion.model_version).set(1)
     if "challenger" in registry.aliases():
         rt.reload("challenger")
     log.info("worker %s: champion model version %s (accept >= %.3f, reject < %.3f)", worker_id,
@@ -50,7 +53,7 @@ def build_runtime(settings: Settings, worker_id: str) -> Runtime:
 
 
 def run_worker(settings: Settings, slices: tuple[str, ...], metrics_port: int,
-               worker_id: str | None = None) -> None:
+               worker_id: str | None = None, metrics_host: str = "127.0.0.1") -> None:
     """Run one processor worker until SIGTERM/SIGINT."""
     from prometheus_client import start_http_server
 
@@ -59,9 +62,9 @@ def run_worker(settings: Settings, slices: tuple[str, ...], metrics_port: int,
 
     worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
     if metrics_port:
-        start_http_server(metrics_port, addr="127.0.0.1")
-        log.info("worker %s: Prometheus metrics on http://127.0.0.1:%d/metrics", worker_id,
-                 metrics_port)
+        start_http_server(metrics_port, addr=metrics_host)
+        log.info("worker %s: Prometheus metrics on http://%s:%d/metrics", worker_id,
+                 metrics_host, metrics_port)
     rt = build_runtime(settings, worker_id)
     reloader = ModelReloader(rt)
     reloader.start()
