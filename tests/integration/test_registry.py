@@ -1,0 +1,46 @@
+"""The bootstrapped model round-trips through the MLflow registry and its local cache."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from examgate import ports
+from examgate.registry import RegistryError, sha256_file
+from examgate.settings import Settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.lfw]
+
+
+def test_bootstrapped_champion_round_trips(stack: Settings, tmp_path) -> None:
+    from examgate.bootstrap import bootstrap
+
+    if not (stack.data.lfw_dir / "images").is_dir():
+        pytest.skip("LFW images not available")
+    version = bootstrap(stack)
+    registry = ports.model_registry(stack)
+    assert registry.resolve("champion") == version
+    # A fresh cache downloads the version's files from the registry's artifact store.
+    fresh = type(registry)(stack.mlflow.tracking_uri, stack.mlflow.registered_model,
+                           tmp_path / "cache")
+    bundle = fresh.load("champion")
+    assert bundle.version == version and set(bundle.files) == {"detector", "embedder"}
+    for role, path in bundle.files.items():
+        assert sha256_file(path) == bundle.spec["files"][role]["sha256"]
+    tags = registry.client.get_model_version(registry.model_name, version).tags
+    assert json.loads(tags["thresholds"]) == bundle.thresholds.as_record()
+    assert bundle.thresholds.reject <= bundle.thresholds.accept
+    assert bundle.spec["calibration"]["split"] == "pairsDevTrain.txt"
+    # The served model embeds a face with the registered files.
+    person = sorted((stack.data.lfw_dir / "images" / "Aaron_Peirsol").glob("*.jpg"))
+    analysis = ports.analyzer(stack, version).analyse(person[0].read_bytes())
+    assert analysis.embedding is not None and analysis.face_count == 1
+    # A damaged cache is detected and cleared, never served.
+    bundle.files["embedder"].write_bytes(b"not a model")
+    with pytest.raises(RegistryError, match="SHA-256"):
+        fresh.load(version)
+    again = fresh.load(version)
+    assert sha256_file(again.files["embedder"]) == bundle.spec["files"]["embedder"]["sha256"]
+    shutil.rmtree(tmp_path / "cache")
