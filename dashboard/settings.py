@@ -11,12 +11,10 @@ are an error.
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -26,7 +24,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from examgate.settings import EnvOverFileSettings, SettingsError, read_settings_file
 
 ENV_PREFIX = "EXAMGATE_CONSOLE_"
 CONFIG_ENV = ENV_PREFIX + "CONFIG"
@@ -59,7 +59,7 @@ class ConsoleUser(BaseModel):
         return value
 
 
-class ConsoleSettings(BaseSettings):
+class ConsoleSettings(EnvOverFileSettings):
     """Settings of the proctor review console."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__",
@@ -117,18 +117,6 @@ class ConsoleSettings(BaseSettings):
             raise ValueError(f"duplicate usernames: {', '.join(dupes)}")
         return self
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The file's contents come in as init arguments and rank below the environment.
-        return (env_settings, init_settings, file_secret_settings)
-
     def user(self, username: str) -> ConsoleUser | None:
         """The configured user of that name (case-insensitive), or None."""
         wanted = username.lower()
@@ -136,13 +124,10 @@ class ConsoleSettings(BaseSettings):
 
 
 def _read_file(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ConsoleSettingsError(f"console settings file not found: {path}")
-    text = path.read_text()
-    data = tomllib.loads(text) if path.suffix == ".toml" else (yaml.safe_load(text) or {})
-    if not isinstance(data, dict):
-        raise ConsoleSettingsError(f"console settings file {path} must hold a mapping")
-    return data
+    try:
+        return read_settings_file(path)
+    except SettingsError as exc:
+        raise ConsoleSettingsError(f"console {exc}") from exc
 
 
 def _unknown_env_keys(environ: dict[str, str]) -> list[str]:

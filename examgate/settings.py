@@ -207,7 +207,22 @@ class VisionSettings(Section):
     quality: QualitySettings = QualitySettings()
 
 
-class Settings(BaseSettings):
+class EnvOverFileSettings(BaseSettings):
+    """Settings whose file contents (passed as arguments) rank below the environment."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (env_settings, init_settings, file_secret_settings)
+
+
+class Settings(EnvOverFileSettings):
     """ExamGate's one settings object; build it once in ``main()`` with :func:`load_settings`."""
 
     model_config = SettingsConfigDict(
@@ -229,24 +244,14 @@ class Settings(BaseSettings):
         description="Base64 AES-256 key that encrypts templates and enrollment images at rest.",
     )
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Explicit arguments (the file's contents) rank below the environment.
-        return (env_settings, init_settings, file_secret_settings)
 
 
 class SettingsError(ValueError):
     """The settings file or environment is invalid."""
 
 
-def _read_file(path: Path) -> dict[str, Any]:
+def read_settings_file(path: Path) -> dict[str, Any]:
+    """The mapping in a YAML or TOML settings file."""
     if not path.is_file():
         raise SettingsError(f"settings file not found: {path}")
     text = path.read_text()
@@ -262,5 +267,5 @@ def _read_file(path: Path) -> dict[str, Any]:
 def load_settings(config_file: str | Path | None = None) -> Settings:
     """Read settings from ``config_file`` (or ``$EXAMGATE_CONFIG``) and the environment."""
     path = config_file or os.environ.get("EXAMGATE_CONFIG")
-    data = _read_file(Path(path)) if path else {}
+    data = read_settings_file(Path(path)) if path else {}
     return Settings(**data)
