@@ -24,7 +24,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from rich.table import Table
 
 from benchmarks.lfw_metrics import kfold_accuracy, pair_scores, percentiles, tar_far_report
-from examgate.datasets.lfw import (
+from examgate.core.settings import load_settings
+from examgate.models.lfw import (
     LfwMissingError,
     central_face,
     embed_images,
@@ -32,7 +33,6 @@ from examgate.datasets.lfw import (
     read_pairs,
     require_lfw,
 )
-from examgate.settings import load_settings
 from examgate.vision.align import align_face
 from examgate.vision.decode import decode_image
 from examgate.vision.detectors import create_detector

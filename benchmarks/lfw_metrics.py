@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from examgate.datasets.lfw import Pair, person_of
-from examgate.vision.calibration import (
+from examgate.models.calibration import (
     accuracy_at,
     best_accuracy_threshold,
     operating_point,
     rates_at,
 )
+from examgate.models.lfw import Pair, person_of
 
 FAR_TARGETS = {"1e-3": 1e-3, "1e-4": 1e-4}
 

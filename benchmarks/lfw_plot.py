@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from examgate.vision.calibration import roc_curve
+from examgate.models.calibration import roc_curve
 
 
 def plot_roc_det(curves: dict[str, tuple[np.ndarray, np.ndarray]], result: dict[str, Any],

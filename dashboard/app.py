@@ -17,8 +17,8 @@ from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from examgate.codec import DecodedEvent
-from examgate.settings import Settings
+from examgate.core.codec import DecodedEvent
+from examgate.core.settings import Settings
 
 from . import auth, present, web
 from .audit import AUDIT_EVENT, Auditor

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from examgate.codec import EventCodec
-from examgate.events import new_event_id, utcnow
+from examgate.core.codec import EventCodec
+from examgate.core.events import new_event_id, utcnow
 
 from .ports import EventSink, Outgoing
 

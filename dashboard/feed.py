@@ -1,30 +1,21 @@
-"""The live feed: a Kafka reader thread, the recent decisions in memory, and SSE fan-out.
+"""The live feed: the recent decisions in memory, and SSE fan-out to the browsers.
 
-One background thread reads the decision, feedback and audit topics (read_committed)
-and hands each event to the app. Recent decisions stay in a bounded ring so that a
-page load shows them; every browser tab holds a bounded queue fed by the thread, and
-a tab too slow to keep up is dropped (its EventSource reconnects and reloads).
+An event source (:mod:`dashboard.kafka_events`) hands each decision, feedback and
+audit event to the app on a background thread. Recent decisions stay in a bounded
+ring so that a page load shows them; every browser tab holds a bounded queue fed by
+that thread, and a tab too slow to keep up is dropped (its EventSource reconnects
+and reloads).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import threading
-import time
-import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-from examgate.codec import CodecError, EventCodec
-from examgate.settings import KafkaSettings
-
-from .ports import Deliver, EventSource
-
-log = logging.getLogger("examgate.console.feed")
 
 Record = dict[str, Any]
 
@@ -168,104 +159,3 @@ async def sse_stream(sub: Subscription, render: Callable[[Message], str | None],
 def sse_json(payload: Record) -> str:
     """One SSE data line: JSON never contains a raw newline."""
     return json.dumps(payload, separators=(",", ":"), default=str)
-
-
-class KafkaEventSource(EventSource):
-    """Reads topics on a daemon thread, from ``lookback_hours`` ago (or the end) onwards.
-
-    Its consumer group is its own and it never commits: every console instance sees
-    every event, and a restart replays the lookback window to rebuild its state.
-    """
-
-    def __init__(self, kafka: KafkaSettings, codec: EventCodec, topics: list[str], *,
-                 lookback_hours: float, poll_s: float = 0.5) -> None:
-        self._kafka = kafka
-        self._codec = codec
-        self.topics = topics
-        self.lookback_hours = lookback_hours
-        self._poll_s = poll_s
-        self._stop = threading.Event()
-        self._ready = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.counts = {"events": 0, "undecodable": 0}
-
-    @property
-    def ready(self) -> bool:
-        return self._ready.is_set()
-
-    def start(self, deliver: Deliver) -> None:
-        self._thread = threading.Thread(target=self._run, args=(deliver,), daemon=True,
-                                        name="console-feed")
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _run(self, deliver: Deliver) -> None:
-        from confluent_kafka import Consumer
-
-        conf = dict(self._kafka.client_config())
-        conf.update({"group.id": f"examgate-console-{uuid.uuid4().hex[:10]}",
-                     "isolation.level": "read_committed", "enable.auto.commit": False,
-                     "auto.offset.reset": "latest", "client.id": "examgate-console"})
-        try:
-            consumer = Consumer(conf)
-            consumer.subscribe(self.topics, on_assign=self._assign)
-        except Exception:  # noqa: BLE001 - reported through /healthz, never a crash
-            log.exception("feed: cannot start the Kafka consumer")
-            return
-        log.info("feed: reading %s (lookback %.1f h)", ", ".join(self.topics),
-                 self.lookback_hours)
-        try:
-            while not self._stop.is_set():
-                msg = consumer.poll(self._poll_s)
-                if msg is None:
-                    continue
-                if msg.error():
-                    log.warning("feed: %s", msg.error())
-                    continue
-                self._handle(deliver, msg)
-        finally:
-            consumer.close()
-
-    def _handle(self, deliver: Deliver, msg: Any) -> None:
-        try:
-            event = self._codec.decode(msg.value())
-        except CodecError as exc:
-            # The processors dead-letter bad input; here a bad record is counted and skipped.
-            self.counts["undecodable"] += 1
-            log.warning("feed: skipped %s[%d]@%d: %s", msg.topic(), msg.partition(),
-                        msg.offset(), exc)
-            return
-        self.counts["events"] += 1
-        try:
-            deliver(msg.topic(), event)
-        except Exception:  # noqa: BLE001 - one bad event must not stop the feed
-            log.exception("feed: handling %s %s failed", event.name,
-                          event.record.get("event_id"))
-
-    def _assign(self, consumer: Any, parts: list[Any]) -> None:
-        from confluent_kafka import OFFSET_END, TopicPartition
-
-        try:
-            if self.lookback_hours > 0:
-                since_ms = int((time.time() - self.lookback_hours * 3600) * 1000)
-                found = consumer.offsets_for_times(
-                    [TopicPartition(p.topic, p.partition, since_ms) for p in parts], timeout=10)
-                offsets = {(f.topic, f.partition): f.offset for f in found}
-            else:
-                offsets = {}
-            for p in parts:
-                offset = offsets.get((p.topic, p.partition), -1)
-                # No record since then (or no lookback): pin today's end, so nothing
-                # published after this moment can be skipped.
-                p.offset = offset if offset >= 0 else \
-                    consumer.get_watermark_offsets(p, timeout=10)[1]
-        except Exception as exc:  # noqa: BLE001 - fall back to the end rather than stall
-            log.warning("feed: could not position partitions (%s); reading from the end", exc)
-            for p in parts:
-                p.offset = OFFSET_END
-        consumer.assign(parts)
-        self._ready.set()

@@ -17,8 +17,8 @@ from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from examgate.crypto import DecryptionError, Sealer
-from examgate.objectstore import ObjectStore, ObjectStoreError
+from examgate.core.crypto import DecryptionError, Sealer
+from examgate.core.ports import ObjectStore, ObjectStoreError
 
 log = logging.getLogger("examgate.console.images")
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from examgate import events
-from examgate.settings import TopicSettings
+from examgate.core import events
+from examgate.core.settings import TopicSettings
 
 from . import audit
 from .feed import Broadcaster, Message, RecentDecisions, matches

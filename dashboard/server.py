@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from examgate.logs import configure_logging
-from examgate.settings import load_settings
+from examgate.core.logs import configure_logging
+from examgate.core.settings import load_settings
 
 from .settings import load_console_settings
 
@@ -19,7 +19,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080, *, config: str | Path | Non
     import uvicorn
 
     from .app import create_app
-    from .ports import ConsolePorts
+    from .wiring import console_ports
 
     configure_logging(verbose)
     settings = load_settings(config)
@@ -27,8 +27,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080, *, config: str | Path | Non
     if not console.users:
         log.warning("console: no users are configured, so nobody can log in; set "
                     "EXAMGATE_CONSOLE_USERS or users: in the console settings file")
-    app = create_app(settings, console, ConsolePorts.from_settings(settings,
-                                                                   console.lookback_hours))
+    app = create_app(settings, console, console_ports(settings, console.lookback_hours))
     log.info("console: listening on http://%s:%d", host, port)
     # Open event streams would otherwise hold a shutdown until every browser goes away.
     uvicorn.run(app, host=host, port=port, log_config=None, timeout_graceful_shutdown=3,

@@ -26,7 +26,7 @@ from pydantic import (
 )
 from pydantic_settings import SettingsConfigDict
 
-from examgate.settings import EnvOverFileSettings, SettingsError, read_settings_file
+from examgate.core.settings import EnvOverFileSettings, SettingsError, read_settings_file
 
 ENV_PREFIX = "EXAMGATE_CONSOLE_"
 CONFIG_ENV = ENV_PREFIX + "CONFIG"

@@ -8,10 +8,10 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
-from examgate import ports
-from examgate.codec import EventCodec
-from examgate.kafka import EventPublisher
-from examgate.settings import Settings
+from examgate.adapters.kafka import EventPublisher
+from examgate.core.codec import EventCodec
+from examgate.core.settings import Settings
+from examgate.models.analyzer import load_analyzer
 from producers.enroll import EnrollmentProducer, EnrollSummary, RosterEntry, read_roster
 
 
@@ -20,7 +20,7 @@ def run_enroll(settings: Settings, roster: Path | None, photos: Path | None,
     """Send the requests; returns the process exit code (1 if anything failed)."""
     console = Console(stderr=True)
     publisher = EventPublisher(settings.kafka, EventCodec(), client_id="enroll")
-    analyzer = ports.analyzer(settings) if check and action != "DELETE" else None
+    analyzer = load_analyzer(settings) if check and action != "DELETE" else None
     producer = EnrollmentProducer(settings, publisher, analyzer)
     summary = EnrollSummary()
     if student is not None:

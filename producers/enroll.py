@@ -11,11 +11,11 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from examgate import events
-from examgate.enrollment import check_photo
-from examgate.kafka import DeliveryReport, EventPublisher
-from examgate.settings import Settings
-from examgate.verify import FaceAnalyzer
+from examgate.adapters.kafka import DeliveryReport, EventPublisher
+from examgate.core import events
+from examgate.core.enrollment import check_photo
+from examgate.core.settings import Settings
+from examgate.core.verify import FaceAnalyzer
 
 log = logging.getLogger("examgate.enroll")
 

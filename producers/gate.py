@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from examgate import events
-from examgate.codec import EventCodec
-from examgate.kafka import DeliveryReport, EventPublisher
-from examgate.objectstore import ObjectStore
-from examgate.settings import Settings
+from examgate.adapters.kafka import DeliveryReport, EventPublisher
+from examgate.core import events
+from examgate.core.codec import EventCodec
+from examgate.core.ports import ObjectStore
+from examgate.core.settings import Settings
 from producers.frames import Frame
 
 log = logging.getLogger("examgate.gate")
@@ -111,7 +111,7 @@ class GateProducer:
 def make_gate(settings: Settings, gate_id: str, exam_id: str, camera_id: str | None = None,
               inline_max_bytes: int = 256 * 1024) -> GateProducer:
     """A gate producer connected to the configured Kafka and object store."""
-    from examgate.objectstore import S3ObjectStore
+    from examgate.adapters.objectstore import S3ObjectStore
 
     publisher = EventPublisher(settings.kafka, EventCodec(), client_id=f"gate-{gate_id}")
     return GateProducer(settings, GateConfig(gate_id, exam_id, camera_id or gate_id,

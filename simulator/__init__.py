@@ -1,5 +1,8 @@
-"""The exam-day simulator: seeded probe transforms, scenario plans and evaluation reports.
+"""The exam-day simulator: scenarios, arrivals, the load driver and evaluation reports.
 
-Everything in this package is pure and offline; the streaming driver that sends
-the planned check-ins through Kafka and collects decisions calls into it.
+Planning (cohorts, seeded probe transforms from ``examgate.augment``, arrival
+schedules) and reporting are pure and offline; ``driver`` sends the planned
+check-ins through the running system (gate producers, processor workers,
+Kafka) and collects every decision. ``bench_e2e`` and ``bench_scaleout`` are
+load benchmarks built on the same driver.
 """

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from examgate.datasets import lfw
+from examgate.models import lfw
 
 GENDER_FILES = {"male": "male_names.txt", "female": "female_names.txt"}
 

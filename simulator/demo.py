@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from examgate.settings import Settings
+from examgate.core.settings import Settings
 from simulator.run import run_scenario
 from simulator.scenario import Scenario
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from simulator.transforms import Step, apply_chain_moved, transform_names
+from examgate.augment import Step, apply_chain_moved, transform_names
 
 _GEOMETRIC = {"rotate", "off_center", "printed_photo"}
 

@@ -17,21 +17,21 @@ import cv2
 import numpy as np
 from rich.console import Console
 
-from examgate.datasets import lfw
-from examgate.datasets.lfw import names_in_pairs
-from examgate.harness import Probe, run_through_system
-from examgate.settings import Settings
+from examgate.augment import apply_chain
+from examgate.core.settings import Settings
+from examgate.models import lfw
+from examgate.models.lfw import names_in_pairs
 from simulator.cohort import Person, check_disjoint, select_cohort
+from simulator.driver import Probe, run_through_system
 from simulator.report import compute_report, print_summary, row_from, write_report
 from simulator.scenario import PlannedCheckIn, Scenario, plan_checkins
-from simulator.transforms import apply_chain
 
 log = logging.getLogger("examgate.simulate")
 
 
 def excluded_identities(settings: Settings, model_spec: dict[str, Any]) -> set[str]:
     """Identities the model saw in training or calibration: never simulated students."""
-    from examgate.bootstrap import CALIBRATION_SPLIT
+    from examgate.models.bootstrap import CALIBRATION_SPLIT
 
     names = set(model_spec.get("calibration", {}).get("identities", []))
     names |= set(model_spec.get("training", {}).get("identities", []))
@@ -67,7 +67,7 @@ def enrollable(analyzer: Any, candidates: Sequence[Person], n: int) -> list[Pers
     that photo moved first; the enrollment producer applies the same check."""
     from rich.progress import track
 
-    from examgate.enrollment import check_photo
+    from examgate.core.enrollment import check_photo
 
     out: list[Person] = []
     for person in track(candidates, description="choosing enrollment photos"):
@@ -92,8 +92,8 @@ def render_probe(planned: PlannedCheckIn) -> bytes:
 def prepare(settings: Settings, scenario: Scenario, version: str
             ) -> tuple[list[tuple[str, list[bytes]]], list[Probe], list[PlannedCheckIn]]:
     """Cohort to enroll, probes to send, and the plan behind them."""
-    from examgate import ports
-    from examgate.analyzer import analyzer_from_bundle
+    from examgate.adapters import factory as ports
+    from examgate.models.analyzer import analyzer_from_bundle
 
     bundle = ports.model_registry(settings).load(version)
     excluded = excluded_identities(settings, bundle.spec)
@@ -116,36 +116,38 @@ def prepare(settings: Settings, scenario: Scenario, version: str
 
 
 def log_to_mlflow(settings: Settings, scenario: Scenario, report: dict[str, Any],
-                  paths: dict[str, Path]) -> None:
-    """Record the simulation as an MLflow run (parameters, headline rates, the report)."""
-    import mlflow
+                  paths: dict[str, Path]) -> str:
+    """Record the simulation as an MLflow run (parameters, headline rates, the report); its id."""
+    from examgate.adapters.mlflow import MlflowRun
 
-    mlflow.set_tracking_uri(settings.mlflow.tracking_uri)
-    mlflow.set_experiment(f"{settings.mlflow.experiment}-simulations")
-    with mlflow.start_run(run_name=scenario.name):
-        mlflow.log_params({"scenario": scenario.name, "seed": scenario.seed,
-                           "cohort_size": scenario.cohort_size, "checkins": scenario.checkins,
-                           "gates": scenario.gates})
-        flat = {}
-        for key, value in report.get("overall", {}).items():
-            if isinstance(value, int | float):
-                flat[f"overall_{key}"] = float(value)
-            elif isinstance(value, dict) and isinstance(value.get("rate"), int | float):
-                flat[f"overall_{key}"] = float(value["rate"])
-        if flat:
-            mlflow.log_metrics(flat)
+    with MlflowRun.start(settings.mlflow.tracking_uri, f"{settings.mlflow.experiment}-simulations",
+                         scenario.name) as run:
+        run.params({"scenario": scenario.name, "seed": scenario.seed,
+                    "cohort_size": scenario.cohort_size, "checkins": scenario.checkins,
+                    "gates": scenario.gates})
+        run.metrics(headline_rates(report))
         for path in paths.values():
-            mlflow.log_artifact(str(path), artifact_path="report")
+            run.artifact(path, "report")
+    return run.run_id
+
+
+def headline_rates(report: dict[str, Any]) -> dict[str, float]:
+    """``overall_<key>``: each overall number, or the ``rate`` of an overall count."""
+    flat = {}
+    for key, value in report.get("overall", {}).items():
+        if isinstance(value, int | float):
+            flat[f"overall_{key}"] = float(value)
+        elif isinstance(value, dict) and isinstance(value.get("rate"), int | float):
+            flat[f"overall_{key}"] = float(value["rate"])
+    return flat
 
 
 def run_scenario(settings: Settings, scenario: Scenario, report_dir: Path | None,
                  workers: int = 1) -> tuple[dict[str, Any], list[Any]]:
     """Run ``scenario`` end to end; returns the report and its rows."""
-    from examgate import stack
-    from examgate.bootstrap import bootstrap
+    from examgate.models.bootstrap import bootstrap
 
     console = Console()
-    stack.up(settings)
     version = bootstrap(settings)
     console.print(f"scenario [bold]{scenario.name}[/bold]: {scenario.cohort_size} students, "
                   f"{scenario.checkins} check-ins, {scenario.gates} gates, model {version}")

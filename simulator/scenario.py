@@ -20,9 +20,9 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from examgate.augment import Step, get_transform
 from simulator.arrivals import ArrivalProcess, arrival_schedule
 from simulator.cohort import IdentityLeakError, Person, as_person, check_disjoint
-from simulator.transforms import Step, get_transform
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 

@@ -1,1 +1,1 @@
-"""Faust stream processors: verify, enroll and model-reload slices."""
+"""Stream processors on the exactly-once Kafka loop: verify, enroll and model-reload slices."""

@@ -6,7 +6,8 @@ from functools import partial
 
 from confluent_kafka import Consumer
 
-from stream_processors.eos import TransactionalProcessor
+from examgate.adapters.eos import TransactionalProcessor
+from examgate.adapters.kafka import Topics
 from stream_processors.metrics import CONSUMER_LAG
 from stream_processors.runtime import Runtime
 
@@ -27,17 +28,17 @@ def _record_lag(consumer: Consumer) -> None:
 
 def create_app(rt: Runtime, slices: tuple[str, ...] = SLICES) -> TransactionalProcessor:
     """One exactly-once processor over the topics of the chosen slices."""
-    topics = rt.settings.kafka.topics
+    kafka = rt.settings.kafka
+    topics = Topics.from_settings(kafka.topics)
     handlers = {}
     if "verify" in slices:
         from stream_processors.verify import agents as verify
 
-        handlers[topics.checkins] = partial(verify.handle, rt)
+        handlers[topics.checkins.name] = partial(verify.handle, rt)
     if "enroll" in slices:
         from stream_processors.enroll import agents as enroll
 
-        handlers[topics.enrollments] = partial(enroll.handle, rt)
-    kafka = rt.settings.kafka
+        handlers[topics.enrollments.name] = partial(enroll.handle, rt)
     return TransactionalProcessor(
         kafka, handlers, group_id=kafka.processor_group,
         # Stable per worker name: a restarted worker fences its dead predecessor at once.

@@ -6,12 +6,12 @@ import logging
 import os
 import socket
 
-from examgate import ports
-from examgate.codec import EventCodec
-from examgate.enrollment import Enroller
-from examgate.registry import RegistryError
-from examgate.settings import Settings
-from examgate.verify import Verifier
+from examgate.adapters import factory as ports
+from examgate.adapters.registry import RegistryError
+from examgate.core.codec import EventCodec
+from examgate.core.enrollment import Enroller
+from examgate.core.settings import Settings
+from examgate.core.verify import Verifier
 from stream_processors.runtime import Runtime
 
 log = logging.getLogger("examgate.worker")
@@ -19,7 +19,7 @@ log = logging.getLogger("examgate.worker")
 
 def build_runtime(settings: Settings, worker_id: str) -> Runtime:
     """Connect the ports and load the champion (and challenger, if any) from the registry."""
-    from examgate.analyzer import analyzer_from_bundle
+    from examgate.models.analyzer import analyzer_from_bundle
 
     sealer = ports.sealer(settings)
     templates = ports.template_store(settings)

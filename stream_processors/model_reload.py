@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 
-from confluent_kafka import Consumer, KafkaError
+from confluent_kafka import KafkaError
 
-from examgate.codec import CodecError
+from examgate.adapters.kafka import KafkaClients, private_group
+from examgate.core.codec import CodecError
 from stream_processors.runtime import Runtime
 
 log = logging.getLogger("examgate.model_reload")
@@ -22,10 +22,8 @@ class ModelReloader(threading.Thread):
         super().__init__(name="model-reload", daemon=True)
         self.rt = rt
         self._stop_event = threading.Event()
-        conf = dict(rt.settings.kafka.client_config())
-        conf.update({"group.id": f"examgate-model-reload-{rt.worker_id}-{uuid.uuid4().hex[:8]}",
-                     "auto.offset.reset": "latest", "enable.auto.commit": False})
-        self.consumer = Consumer(conf)
+        self.consumer = KafkaClients(rt.settings.kafka).consumer(
+            group_id=private_group(f"model-reload-{rt.worker_id}"), offsets="latest")
 
     def run(self) -> None:
         topic = self.rt.settings.kafka.topics.model_events
@@ -36,11 +34,12 @@ class ModelReloader(threading.Thread):
                 msg = self.consumer.poll(0.5)
                 if msg is None:
                     continue
-                if msg.error():
-                    if msg.error().code() != KafkaError._PARTITION_EOF:
-                        log.warning("model reload: %s", msg.error())
+                error = msg.error()
+                if error is not None:
+                    if error.code() != KafkaError._PARTITION_EOF:
+                        log.warning("model reload: %s", error)
                     continue
-                self.handle(msg.value())
+                self.handle(msg.value() or b"")
         finally:
             self.consumer.close()
 

@@ -10,13 +10,12 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
-from examgate.codec import EventCodec
-from examgate.enrollment import Enroller
-from examgate.objectstore import ObjectStore
-from examgate.registry import ModelRegistry, RegistryError
-from examgate.settings import Settings
-from examgate.templates import TemplateStore
-from examgate.verify import FaceAnalyzer, Verifier
+from examgate.adapters.registry import ModelRegistry, RegistryError
+from examgate.core.codec import EventCodec
+from examgate.core.enrollment import Enroller
+from examgate.core.ports import ObjectStore, TemplateStore
+from examgate.core.settings import Settings
+from examgate.core.verify import FaceAnalyzer, Verifier
 
 log = logging.getLogger("examgate.runtime")
 

@@ -6,15 +6,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from examgate.codec import EventCodec
-from examgate.events import camera, checkin, inline_frame
-from examgate.settings import Settings, load_settings
+from examgate.core.codec import EventCodec
+from examgate.core.events import camera, checkin, inline_frame
+from examgate.core.settings import Settings, load_settings
 
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Settings]:
     """The settings of a running local stack; ``stack up`` is idempotent, so this is cheap."""
-    from examgate.stack import up
+    from devstack import up
 
     settings = load_settings()
     up(settings)

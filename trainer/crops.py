@@ -67,7 +67,7 @@ def align_files(root: Path, names: Sequence[str], *, detector_name: str = "yunet
 
 def _align(root: Path, names: Sequence[str], detector: Detector,
            fallback_landmarks: bool) -> Crops:
-    from examgate.datasets.lfw import central_face
+    from examgate.models.lfw import central_face
     from examgate.vision import VisionError, align_face, decode_image
 
     faces: dict[str, np.ndarray] = {}

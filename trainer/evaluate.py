@@ -39,7 +39,7 @@ def evaluate(candidate: Path, champion: Path | None = None, *, lfw_dir: Path,
              cache_dir: Path | None = None, exclude_calibration: bool = True,
              max_pairs: int | None = None, threads: int = 1) -> dict[str, Any]:
     """Metrics of ``candidate`` and ``champion`` (bundled SFace when None), and their deltas."""
-    from examgate.datasets.lfw import person_of
+    from examgate.models.lfw import person_of
 
     pairs = evaluation_pairs(lfw_dir, eval_folds, training=training,
                              exclude_calibration=exclude_calibration)
@@ -76,7 +76,7 @@ def embed(faces: np.ndarray, model_path: Path | None, threads: int = 1) -> np.nd
 def score(emb: np.ndarray, people: np.ndarray, pairs: Sequence[Any],
           index: dict[str, int]) -> dict[str, float]:
     """Fold-wise pair accuracy and all-pairs TAR@FAR for one model's embeddings."""
-    from examgate.vision.calibration import accuracy_at, best_accuracy_threshold, operating_point
+    from examgate.models.calibration import accuracy_at, best_accuracy_threshold, operating_point
 
     sims = np.array([float(emb[index[p.a]] @ emb[index[p.b]]) for p in pairs])
     same = np.array([p.same for p in pairs])

@@ -15,7 +15,7 @@ A gate whose measurements are missing fails: nothing becomes a challenger on
 evidence that was never gathered. The inputs are plain dicts (``evaluate()``'s
 result and :func:`model_measures` per model), so the gates are pure and the
 rules can be tested on hand-made numbers. The measuring helpers here are pure
-numpy too; ``trainer.loop`` feeds them embeddings.
+numpy too; ``trainer.conditions`` feeds them embeddings.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from examgate.datasets import lfw
+from examgate.models import lfw
 
 VIEW2 = "pairs.txt"
 
@@ -40,7 +40,7 @@ def check_disjoint(split: Iterable[str], held_out: Mapping[str, Iterable[str]],
 
 def calibration_identities(lfw_dir: Path) -> set[str]:
     """The bootstrap's calibration identities (LFW ``pairsDevTrain.txt``)."""
-    from examgate.bootstrap import calibration_identities as from_bootstrap
+    from examgate.models.bootstrap import calibration_identities as from_bootstrap
 
     return from_bootstrap(Path(lfw_dir))
 

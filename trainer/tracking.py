@@ -1,4 +1,5 @@
-"""Where a run's parameters and metrics go: JSON lines always, MLflow when asked.
+"""Where a run's parameters and metrics go: JSON lines always, MLflow when asked
+(through the shared :class:`examgate.adapters.mlflow.MlflowRun`).
 
 Only rank 0 gets a real tracker; other ranks get :class:`NullTracker`, so the
 training loop never asks which rank it is before logging.
@@ -8,13 +9,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import math
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from examgate.adapters.mlflow import MlflowRun
 from trainer.config import TrainConfig, config_record
 
 LOG_FILE = "log.jsonl"
@@ -83,38 +84,27 @@ class MlflowTracker(JsonTracker):
 
     def __init__(self, run_dir: Path, tracking_uri: str, experiment: str, run_name: str) -> None:
         super().__init__(run_dir)
-        try:
-            import mlflow
-        except ImportError as exc:
-            raise ImportError("MLflow tracking needs mlflow: pip install 'examgate'") from exc
-        self._mlflow = mlflow
-        mlflow.set_tracking_uri(tracking_uri)
-        mlflow.set_experiment(experiment)
         system = importlib.util.find_spec("psutil") is not None
-        self.run = mlflow.start_run(run_name=run_name, log_system_metrics=system)
+        self.run = MlflowRun.start(tracking_uri, experiment, run_name, system_metrics=system)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Also log the parameters to MLflow (values as strings)."""
         super().log_params(params)
-        self._mlflow.log_params({k: str(v) for k, v in params.items()})
+        self.run.params(params)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         """Also log the finite numeric metrics to MLflow."""
         super().log_metrics(metrics, step)
-        numeric = {k: float(v) for k, v in metrics.items()
-                   if isinstance(v, int | float) and not isinstance(v, bool)
-                   and math.isfinite(float(v))}
-        if numeric:
-            self._mlflow.log_metrics(numeric, step=step)
+        self.run.metrics(metrics, step=step)
 
     def log_artifact(self, path: Path) -> None:
         """Upload ``path`` to the run's artifacts."""
-        self._mlflow.log_artifact(str(path))
+        self.run.artifact(path)
 
     def close(self, status: str = "FINISHED") -> None:
         """End the MLflow run with ``status``."""
         super().close(status)
-        self._mlflow.end_run(status=status)
+        self.run.end(status)
 
 
 def open_tracker(cfg: TrainConfig, is_main: bool) -> Tracker:

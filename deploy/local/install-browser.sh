@@ -4,7 +4,7 @@
 # Usage: install-browser.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-source "$here/lib.sh"
+source "$here/devstack/scripts/lib.sh"
 
 browser=$(command -v chromium || command -v chromium-browser || true)
 if [[ -n $browser ]] && command -v chromedriver >/dev/null; then

@@ -8,6 +8,8 @@ EG="$VENV/bin/examgate"
 PY="$VENV/bin/python"
 
 "$VENV/bin/ruff" check . || exit 1
+# Types over the whole distribution (the file list is in pyproject.toml's [tool.mypy]).
+"$VENV/bin/mypy" || exit 1
 # The console's browser test drives Debian's headless Chromium.
 bash deploy/local/install-browser.sh || echo "no Chromium: the browser test will be skipped" >&2
 

@@ -15,7 +15,7 @@ import numpy as np
 import typer
 from rich.console import Console
 
-from examgate.settings import load_settings
+from examgate.core.settings import load_settings
 from examgate.vision.errors import VisionError
 from examgate.vision.pipeline import FacePipeline
 

@@ -10,12 +10,12 @@ files elsewhere (the MLflow registry's local cache) never needs this module.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from examgate.core import digest
 from examgate.vision.errors import ModelFileError
 
 
@@ -77,11 +77,7 @@ def sha256_file(path: str | Path) -> str:
 
 @lru_cache(maxsize=32)
 def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return digest.sha256_file(path)
 
 
 def package_dir(package: str) -> Path | None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from examgate.settings import QualitySettings, VisionSettings
+from examgate.core.settings import QualitySettings, VisionSettings
 from examgate.vision import align as align_mod
 from examgate.vision import decode as decode_mod
 from examgate.vision import quality as quality_mod

@@ -13,7 +13,7 @@ from enum import StrEnum
 import cv2
 import numpy as np
 
-from examgate.settings import QualitySettings
+from examgate.core.settings import QualitySettings
 from examgate.vision.types import Detection
 
 STAGE = "quality"

@@ -7,12 +7,11 @@ import time
 
 from confluent_kafka import Message
 
-from examgate.codec import CodecError
-from examgate.enrollment import EnrollmentError
-from examgate.objectstore import ObjectStoreError
-from examgate.templates import TemplateStoreError
-from stream_processors.deadletter import dead_letter_bytes
-from stream_processors.eos import Output
+from examgate.adapters.eos import Output
+from examgate.core.codec import CodecError
+from examgate.core.enrollment import EnrollmentError
+from examgate.core.ports import ObjectStoreError, TemplateStoreError
+from stream_processors.deadletter import dead_letter
 from stream_processors.metrics import ENROLLMENTS
 from stream_processors.runtime import Runtime
 
@@ -50,8 +49,5 @@ def handle(rt: Runtime, msg: Message) -> list[Output]:
     ENROLLMENTS.labels(action, "failed" if reason else "ok").inc()
     if reason is None:
         return []
-    topics = rt.settings.kafka.topics
-    return [Output(topics.enrollments + topics.dlq_suffix, msg.key(), dead_letter_bytes(
-        rt.codec, topic=msg.topic(), partition=msg.partition(), offset=msg.offset(),
-        key=msg.key(), payload=msg.value() or b"", reason=reason, detail=detail or "",
-        stage="enroll"))]
+    return [dead_letter(rt.settings.kafka.topics, rt.codec, msg, reason=reason,
+                        detail=detail or "", stage="enroll")]

@@ -8,21 +8,14 @@ from typing import Any
 
 from confluent_kafka import Message
 
-from examgate.codec import CodecError
-from stream_processors.deadletter import dead_letter_bytes
-from stream_processors.eos import Output
+from examgate.adapters.eos import Output
+from examgate.core.codec import CodecError
+from stream_processors.deadletter import dead_letter
 from stream_processors.metrics import DECISIONS, END_TO_END, ERRORS, SIMILARITY, STAGE_LATENCY
 from stream_processors.runtime import Runtime
 
-log = logging.getLogger("examgate.verify")
+log = logging.getLogger("examgate.core.verify")
 STAGE = "verify"
-
-
-def _dead_letter(rt: Runtime, msg: Message, reason: str, detail: str, stage: str) -> Output:
-    topics = rt.settings.kafka.topics
-    return Output(topics.checkins + topics.dlq_suffix, msg.key(), dead_letter_bytes(
-        rt.codec, topic=msg.topic(), partition=msg.partition(), offset=msg.offset(),
-        key=msg.key(), payload=msg.value() or b"", reason=reason, detail=detail, stage=stage))
 
 
 def handle(rt: Runtime, msg: Message) -> list[Output]:
@@ -30,15 +23,16 @@ def handle(rt: Runtime, msg: Message) -> list[Output]:
     try:
         checkin = rt.codec.decode(msg.value() or b"", expected="CheckIn").record
     except CodecError as exc:
-        return [_dead_letter(rt, msg, exc.reason, exc.detail, "verify.decode_event")]
+        return [dead_letter(rt.settings.kafka.topics, rt.codec, msg, reason=exc.reason,
+                            detail=exc.detail, stage="verify.decode_event")]
     try:
         decision = rt.verifier.verify(checkin).decision
         value = rt.codec.encode("Decision", decision)
     except Exception as exc:  # noqa: BLE001 - one event never stops the stream
         ERRORS.labels(STAGE).inc()
         log.exception("verify: giving up on %s", checkin.get("event_id"))
-        return [_dead_letter(rt, msg, "PROCESSING_FAILED", f"{type(exc).__name__}: {exc}",
-                             STAGE)]
+        return [dead_letter(rt.settings.kafka.topics, rt.codec, msg, reason="PROCESSING_FAILED",
+                            detail=f"{type(exc).__name__}: {exc}", stage=STAGE)]
     _observe(decision)
     return [Output(rt.settings.kafka.topics.decisions, checkin["gate_id"].encode(), value)]
 

@@ -6,14 +6,14 @@ import copy
 import os
 
 import pytest
-
-from examgate.codec import EVENT_SCHEMAS
-from examgate.schema_compat import (
+from schema_compat import (
     current_versions,
     git_version,
     history_versions,
     is_backward_compatible,
 )
+
+from examgate.core.codec import EVENT_SCHEMAS
 
 CURRENT = current_versions()
 # CI compares against main; a feature branch can set EXAMGATE_SCHEMA_BASE=origin/main.
@@ -36,7 +36,7 @@ def test_changed_schema_bumps_its_version(name: str) -> None:
     if snapshot is not None:
         assert snapshot == schema, (
             f"{name} v{version} differs from its released snapshot: bump \"version\" and run "
-            "examgate.codec.snapshot_schema for the new one")
+            "examgate.core.codec.snapshot_schema for the new one")
 
 
 @pytest.mark.parametrize("name", EVENT_SCHEMAS)
@@ -67,3 +67,19 @@ def test_removed_enum_symbol_is_breaking() -> None:
     outcome["type"]["symbols"].remove("REVIEW")
     outcome["type"].pop("default")
     assert not is_backward_compatible(old, new)[0]
+
+
+def test_package_carries_the_repository_schemas() -> None:
+    """The installed package reads its own copy of schemas/; it must be the same files."""
+    from schema_compat import SCHEMA_DIR as REPOSITORY
+
+    from examgate.core.codec import SCHEMA_DIR as PACKAGED
+
+    def tree(root):
+        return {p.relative_to(root).as_posix(): p.read_bytes()
+                for p in sorted(root.rglob("*.avsc"))}
+
+    repo, packaged = tree(REPOSITORY), tree(PACKAGED)
+    assert repo, f"no schemas under {REPOSITORY}"
+    assert packaged == repo, ("examgate/core/schemas differs from schemas/: copy them with "
+                              "`cp -r schemas/*.avsc schemas/history examgate/core/schemas/`")

@@ -258,7 +258,7 @@ def test_keda_never_scales_past_the_partitions(rendered: dict[str, list[Doc]], b
 
 def test_topics_are_the_ones_the_processors_use(rendered: dict[str, list[Doc]]) -> None:
     """One KafkaTopic for every topic in TopicSettings.all_topics(), and no other."""
-    from examgate.settings import TopicSettings
+    from examgate.core.settings import TopicSettings
 
     for build in BUILDS:
         names = {d["metadata"]["name"] for d in rendered[build] if d["kind"] == "KafkaTopic"}
@@ -269,7 +269,7 @@ def test_topics_are_the_ones_the_processors_use(rendered: dict[str, list[Doc]]) 
 def test_config_map_is_valid_settings(rendered: dict[str, list[Doc]], build: str,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """The ConfigMap's EXAMGATE_* variables load into Settings (unknown keys are errors)."""
-    from examgate.settings import Settings, load_settings
+    from examgate.core.settings import Settings, load_settings
 
     data = _one(rendered[build], "ConfigMap", "examgate-config")["data"]
     for key in list(os.environ):

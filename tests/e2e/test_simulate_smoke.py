@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from examgate.kafka import ensure_topics
-from examgate.settings import load_settings
+from examgate.adapters.kafka import Topics, ensure_topics
+from examgate.core.settings import load_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.lfw]
 
@@ -25,8 +25,7 @@ def test_smoke_scenario_end_to_end(stack, tmp_path: Path, monkeypatch) -> None:
         monkeypatch.setenv(f"EXAMGATE_KAFKA__TOPICS__{k.upper()}", f"e2e{run}.{k}")
     monkeypatch.setenv("EXAMGATE_KAFKA__PROCESSOR_GROUP", f"e2e{run}-processors")
     settings = load_settings()
-    ensure_topics(settings.kafka, settings.kafka.topics.all_topics(),
-                  settings.kafka.topics.partitions)
+    ensure_topics(settings.kafka, Topics.from_settings(settings.kafka.topics))
     scenario = load_scenario("smoke")
     report, rows = run_scenario(settings, scenario, tmp_path / "report")
     assert len(rows) == scenario.checkins

@@ -7,27 +7,26 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from examgate.settings import Settings
+from examgate.core.settings import Settings
 
 
 @pytest.fixture
 def topic_factory(stack: Settings) -> Iterator[Callable[..., str]]:
-    """Create Kafka topics with random names; they are deleted after the test."""
-    from confluent_kafka.admin import AdminClient, NewTopic
+    """Create randomly named topics through ``ensure_topics``; they are deleted after the test."""
+    from examgate.adapters.kafka import KafkaClients, Topic, ensure_topics
 
-    admin = AdminClient(stack.kafka.client_config())
     created: list[str] = []
 
-    def make(partitions: int = 3, prefix: str = "test") -> str:
-        name = f"{prefix}.{uuid.uuid4().hex[:12]}"
-        future = admin.create_topics([NewTopic(name, num_partitions=partitions,
-                                               replication_factor=1)])[name]
-        future.result(timeout=30)
-        created.append(name)
-        return name
+    def make(event: str, *, key: str = "gate id", partitions: int = 3,
+             prefix: str = "test") -> str:
+        topic = Topic(f"{prefix}.{uuid.uuid4().hex[:12]}", event, key, partitions)
+        assert ensure_topics(stack.kafka, [topic]) == [topic.name]
+        created.append(topic.name)
+        return topic.name
 
     yield make
     if created:
+        admin = KafkaClients(stack.kafka).admin()
         for future in admin.delete_topics(created, operation_timeout=30).values():
             future.result(timeout=30)
 

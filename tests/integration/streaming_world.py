@@ -15,17 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from examgate import events
-from examgate.codec import EventCodec
-from examgate.harness import DecisionCollector, Workers, wait_for_group
-from examgate.kafka import EventPublisher, EventReader, ensure_topics
-from examgate.ports import template_store
-from examgate.settings import Settings, load_settings
+from examgate.adapters.factory import template_store
+from examgate.adapters.kafka import EventPublisher, EventReader, Topics, ensure_topics
+from examgate.core import events
+from examgate.core.codec import EventCodec
+from examgate.core.settings import Settings, load_settings
+from simulator.driver import DecisionCollector, Workers, wait_for_group
 
 
 def make_world(stack: Settings, metrics_port: int) -> Iterator[dict]:
     """A processor worker on this session's own topics, the champion registered."""
-    from examgate.bootstrap import bootstrap
+    from examgate.models.bootstrap import bootstrap
 
     if not (stack.data.lfw_dir / "images").is_dir():
         pytest.skip("LFW images not available")
@@ -36,8 +36,7 @@ def make_world(stack: Settings, metrics_port: int) -> Iterator[dict]:
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     settings = load_settings()
-    ensure_topics(settings.kafka, settings.kafka.topics.all_topics(),
-                  settings.kafka.topics.partitions)
+    ensure_topics(settings.kafka, Topics.from_settings(settings.kafka.topics))
     version = bootstrap(settings)
     collector = DecisionCollector(settings, EventCodec())
     collector.start()
@@ -59,8 +58,8 @@ def make_world(stack: Settings, metrics_port: int) -> Iterator[dict]:
 
 def people(settings: Settings, n: int) -> list[tuple[str, list[Path]]]:
     """LFW people with three or more photos, outside the calibration split."""
-    from examgate.bootstrap import calibration_identities
-    from examgate.datasets.lfw import people as lfw_people
+    from examgate.models.bootstrap import calibration_identities
+    from examgate.models.lfw import people as lfw_people
 
     excluded = calibration_identities(settings.data.lfw_dir)
     people = lfw_people(settings.data.lfw_dir)

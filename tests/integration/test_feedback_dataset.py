@@ -8,11 +8,12 @@ import uuid
 import numpy as np
 import pytest
 
-from examgate import events, ports
-from examgate.codec import EventCodec
-from examgate.kafka import EventPublisher
-from examgate.settings import Settings, load_settings
-from stream_processors.feedback import build_feedback_dataset
+from examgate.adapters import factory
+from examgate.adapters.kafka import EventPublisher, KafkaClients
+from examgate.core import events
+from examgate.core.codec import EventCodec
+from examgate.core.settings import Settings, load_settings
+from trainer.feedback import build_feedback_dataset
 
 pytestmark = pytest.mark.integration
 
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.integration
 def _decision(settings: Settings, student: str, frame: bytes) -> dict:
     eid = events.new_event_id()
     key = f"review/{student}/{eid}.jpg"
-    ports.object_store(settings).put(settings.object_store.bucket_frames, key, frame,
+    factory.object_store(settings).put(settings.object_store.bucket_frames, key, frame,
                                      "image/jpeg")
     now = events.utcnow()
     return {"event_id": eid, "gate_id": "g1", "exam_id": "e1", "claimed_student_id": student,
@@ -32,11 +33,11 @@ def _decision(settings: Settings, student: str, frame: bytes) -> dict:
 def test_feedback_joined_with_committed_decisions_lands_in_minio(stack, topic_factory,
                                                                   monkeypatch) -> None:
     import cv2
-    from confluent_kafka import Producer
 
-    for name in ("feedback", "decisions", "checkins"):
+    for name, event in (("feedback", "Feedback"), ("decisions", "Decision"),
+                        ("checkins", "CheckIn")):
         monkeypatch.setenv(f"EXAMGATE_KAFKA__TOPICS__{name.upper()}",
-                           topic_factory(prefix=f"fbsink.{name}"))
+                           topic_factory(event, prefix=f"fbsink.{name}"))
     settings = load_settings()
     topics, codec = settings.kafka.topics, EventCodec()
     frame = cv2.imencode(".jpg", np.random.default_rng(0).integers(
@@ -45,8 +46,8 @@ def test_feedback_joined_with_committed_decisions_lands_in_minio(stack, topic_fa
     kept, aborted = _decision(settings, student, frame), _decision(settings, student, frame)
 
     # Decisions come from processors inside Kafka transactions; an aborted one must not count.
-    producer = Producer({**settings.kafka.client_config(),
-                         "transactional.id": f"fbsink-test-{uuid.uuid4().hex[:8]}"})
+    producer = KafkaClients(settings.kafka).transactional_producer(
+        f"fbsink-test-{uuid.uuid4().hex[:8]}")
     producer.init_transactions(30)
     for record, commit in ((kept, True), (aborted, False)):
         producer.begin_transaction()
@@ -67,7 +68,7 @@ def test_feedback_joined_with_committed_decisions_lands_in_minio(stack, topic_fa
         decision_event_id=kept["event_id"], verdict="SAME_PERSON", reviewer_id="pat"))
     assert publisher.flush(30).ok
 
-    objects = ports.object_store(settings)
+    objects = factory.object_store(settings)
     bucket = settings.object_store.bucket_training
     version, manifest = build_feedback_dataset(settings)
     try:

@@ -18,9 +18,9 @@ from streaming_world import (
     people,
 )
 
-from examgate import ports
-from examgate.promotion import PREVIOUS, canary, promote, rollback
-from examgate.settings import Settings
+from examgate.adapters import factory as ports
+from examgate.core.settings import Settings
+from examgate.models.promotion import PREVIOUS, canary, promote, rollback
 from examgate.vision.model_files import locate_model
 
 pytestmark = [pytest.mark.integration, pytest.mark.lfw]

@@ -20,8 +20,8 @@ from streaming_world import (
     people,
 )
 
-from examgate.harness import Workers
-from examgate.settings import Settings
+from examgate.core.settings import Settings
+from simulator.driver import Workers
 
 pytestmark = [pytest.mark.integration, pytest.mark.lfw]
 

@@ -7,15 +7,17 @@ import shutil
 
 import pytest
 
-from examgate import ports
-from examgate.registry import RegistryError, sha256_file
-from examgate.settings import Settings
+from examgate.adapters import factory as ports
+from examgate.adapters.registry import RegistryError
+from examgate.core.digest import sha256_file
+from examgate.core.settings import Settings
+from examgate.models.analyzer import load_analyzer
 
 pytestmark = [pytest.mark.integration, pytest.mark.lfw]
 
 
 def test_bootstrapped_champion_round_trips(stack: Settings, tmp_path) -> None:
-    from examgate.bootstrap import bootstrap
+    from examgate.models.bootstrap import bootstrap
 
     if not (stack.data.lfw_dir / "images").is_dir():
         pytest.skip("LFW images not available")
@@ -35,7 +37,7 @@ def test_bootstrapped_champion_round_trips(stack: Settings, tmp_path) -> None:
     assert bundle.spec["calibration"]["split"] == "pairsDevTrain.txt"
     # The served model embeds a face with the registered files.
     person = sorted((stack.data.lfw_dir / "images" / "Aaron_Peirsol").glob("*.jpg"))
-    analysis = ports.analyzer(stack, version).analyse(person[0].read_bytes())
+    analysis = load_analyzer(stack, version).analyse(person[0].read_bytes())
     assert analysis.embedding is not None and analysis.face_count == 1
     # A damaged cache is detected and cleared, never served.
     bundle.files["embedder"].write_bytes(b"not a model")

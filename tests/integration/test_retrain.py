@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
-from examgate import ports
-from examgate.settings import load_settings
+from examgate.adapters import factory as ports
+from examgate.core.settings import load_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.lfw]
 pytest.importorskip("torch")
@@ -21,26 +21,29 @@ def test_retrain_registers_a_challenger_or_names_the_failed_gate(stack, topic_fa
                                                                   monkeypatch, tmp_path) -> None:
     from mlflow import MlflowClient
 
-    from examgate.bootstrap import bootstrap
-    from trainer.loop import REPORT_FILES, retrain
+    from examgate.models.bootstrap import bootstrap
+    from trainer.loop import REPORT_FILES, RetrainRequest, retrain
 
     if not (stack.data.lfw_dir / "images").is_dir():
         pytest.skip("LFW images not available")
     # Empty topics of its own: the feedback stage runs and finds nothing to add.
-    for name in ("feedback", "decisions", "checkins"):
+    for name, event in (("feedback", "Feedback"), ("decisions", "Decision"),
+                        ("checkins", "CheckIn")):
         monkeypatch.setenv(f"EXAMGATE_KAFKA__TOPICS__{name.upper()}",
-                           topic_factory(partitions=1, prefix=f"retrain.{name}"))
+                           topic_factory(event, partitions=1, prefix=f"retrain.{name}"))
     settings = load_settings()
     bootstrap(settings)
     registry = ports.model_registry(settings)
     alias = f"challenger-it-{uuid.uuid4().hex[:8]}"  # never disturbs a real challenger
 
-    result = retrain(settings, "sface_finetune", steps=2,
-                     overrides=["batch_size=8", "warmup_steps=1", "log_every=1",
-                                # imprinting runs every face through SFace: a minute on CPU
-                                "imprint_head=false", f"output_dir={tmp_path}"],
-                     targets=["mask"], eval_max_pairs=150, calibration_max_images=300,
-                     threads=2, alias=alias)
+    request = RetrainRequest(
+        "sface_finetune", steps=2,
+        overrides=("batch_size=8", "warmup_steps=1", "log_every=1",
+                   # imprinting runs every face through SFace: a minute on CPU
+                   "imprint_head=false", f"output_dir={tmp_path}"),
+        targets=("mask",), eval_max_pairs=150, calibration_max_images=300, threads=2,
+        alias=alias)
+    result = retrain(settings, request)
     try:
         client = MlflowClient(settings.mlflow.tracking_uri)
         run = client.get_run(result.run_id)

@@ -10,11 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from devstack import down, up
 from mlflow.tracking import MlflowClient
 
-from examgate.settings import Settings
-from examgate.stack import down, up
-from examgate.stack.object_store import minio_client
+from examgate.adapters.kafka import KafkaClients, Topics
+from examgate.adapters.objectstore import minio_client
+from examgate.core.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -22,17 +23,15 @@ pytestmark = pytest.mark.integration
 def test_kafka_keyed_messages_keep_their_partition(
     stack: Settings, topic_factory: Callable[..., str], group_id: str
 ) -> None:
-    from confluent_kafka import Consumer, Producer
-
-    topic = topic_factory(partitions=3)
-    producer = Producer({**stack.kafka.client_config(), "enable.idempotence": True})
+    clients = KafkaClients(stack.kafka)
+    topic = topic_factory("CheckIn", key="gate id", partitions=3)
+    producer = clients.producer(client_id="test-keyed")
     sent = {f"gate-{g}:{i}" for g in range(6) for i in range(5)}
     for value in sorted(sent):
         producer.produce(topic, key=value.split(":")[0], value=value)
     assert producer.flush(30) == 0
 
-    consumer = Consumer({**stack.kafka.client_config(), "group.id": group_id,
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer = clients.consumer(group_id=group_id, offsets="earliest")
     consumer.subscribe([topic])
     received: list[tuple[str, int, str]] = []
     deadline = time.monotonic() + 60
@@ -60,11 +59,9 @@ def test_kafka_keyed_messages_keep_their_partition(
 def test_kafka_transactions_work_on_one_node(
     stack: Settings, topic_factory: Callable[..., str], group_id: str
 ) -> None:
-    from confluent_kafka import Consumer, Producer
-
-    topic = topic_factory(partitions=1)
-    producer = Producer({**stack.kafka.client_config(),
-                         "transactional.id": f"test-{uuid.uuid4().hex[:8]}"})
+    clients = KafkaClients(stack.kafka)
+    topic = topic_factory("CheckIn", partitions=1)
+    producer = clients.transactional_producer(f"test-{uuid.uuid4().hex[:8]}")
     producer.init_transactions(30)
     producer.begin_transaction()
     producer.produce(topic, key="gate-1", value="aborted")
@@ -73,8 +70,8 @@ def test_kafka_transactions_work_on_one_node(
     producer.produce(topic, key="gate-1", value="committed")
     producer.commit_transaction(30)
 
-    consumer = Consumer({**stack.kafka.client_config(), "group.id": group_id,
-                         "auto.offset.reset": "earliest", "isolation.level": "read_committed"})
+    consumer = clients.consumer(group_id=group_id, offsets="earliest",
+                                isolation="read_committed")
     consumer.subscribe([topic])
     values: list[bytes | None] = []
     deadline = time.monotonic() + 30
@@ -89,12 +86,10 @@ def test_kafka_transactions_work_on_one_node(
 
 
 def test_stack_created_the_system_topics(stack: Settings) -> None:
-    from confluent_kafka.admin import AdminClient
-
-    meta = AdminClient(stack.kafka.client_config()).list_topics(timeout=10)
-    for topic in stack.kafka.topics.all_topics():
-        assert topic in meta.topics
-        assert len(meta.topics[topic].partitions) == stack.kafka.topics.partitions
+    meta = KafkaClients(stack.kafka).admin().list_topics(timeout=10)
+    for topic in Topics.from_settings(stack.kafka.topics):
+        assert topic.name in meta.topics
+        assert len(meta.topics[topic.name].partitions) == topic.partitions
 
 
 def test_redis_value_survives_a_restart(stack: Settings) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from devstack import down, up
 from streaming_world import (
     check_in,
     decisions,
@@ -21,14 +22,14 @@ from streaming_world import (
     people,
 )
 
-from examgate import events
-from examgate.codec import EventCodec
-from examgate.harness import Workers
-from examgate.kafka import EventReader
-from examgate.ports import analyzer, template_store
-from examgate.settings import Settings
-from examgate.stack import down, up
-from examgate.templates import RedisTemplateStore
+from examgate.adapters.factory import template_store
+from examgate.adapters.kafka import EventReader
+from examgate.adapters.templates import RedisTemplateStore
+from examgate.core import events
+from examgate.core.codec import EventCodec
+from examgate.core.settings import Settings
+from examgate.models.analyzer import load_analyzer as analyzer
+from simulator.driver import Workers
 
 pytestmark = [pytest.mark.integration, pytest.mark.lfw]
 
@@ -69,7 +70,7 @@ def test_decisions_with_reasons(world: dict) -> None:
 def test_metrics_and_review_retention(world: dict) -> None:
     import urllib.request
 
-    from examgate.stack.object_store import minio_client
+    from examgate.adapters.objectstore import minio_client
 
     body = urllib.request.urlopen("http://127.0.0.1:9470/metrics", timeout=10).read().decode()
     for name in ("examgate_decisions_total", "examgate_stage_latency_seconds",
@@ -153,7 +154,7 @@ def test_redis_down_never_accepts(world: dict) -> None:
 def test_deleted_student_leaves_nothing_behind(world: dict) -> None:
     import redis
 
-    from examgate.objectstore import S3ObjectStore
+    from examgate.adapters.objectstore import S3ObjectStore
 
     (erin, imgs), = people(world["settings"], 5)[4:5]
     sid = f"{erin}-{uuid.uuid4().hex[:6]}"

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from examgate import events
-from examgate.codec import CodecError, EventCodec
+from examgate.core import events
+from examgate.core.codec import CodecError, EventCodec
 
 
 def test_checkin_round_trip(codec: EventCodec, sample_checkin: dict) -> None:

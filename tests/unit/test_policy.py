@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from examgate.policy import ACCEPT, REJECT, REVIEW, Thresholds, decide, fail_closed
+from examgate.core.policy import ACCEPT, REJECT, REVIEW, Thresholds, decide, fail_closed
 
 T = Thresholds(accept=0.5, reject=0.3, replay=0.99)
 

@@ -8,9 +8,10 @@ import os
 import numpy as np
 import pytest
 
-from examgate.crypto import DecryptionError, Sealer
-from examgate.objectstore import MemoryObjectStore, ObjectStoreError
-from examgate.templates import MemoryTemplateStore, Template, TemplateStoreError
+from examgate.adapters.objectstore import MemoryObjectStore
+from examgate.adapters.templates import MemoryTemplateStore
+from examgate.core.crypto import DecryptionError, Sealer
+from examgate.core.ports import ObjectStoreError, Template, TemplateStoreError
 
 
 def _template(student: str = "s1", version: str = "1") -> Template:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from examgate import events
-from examgate.codec import EventCodec
-from examgate.objectstore import MemoryObjectStore
-from examgate.policy import Thresholds
-from examgate.templates import MemoryTemplateStore, Template
-from examgate.verify import Analysis, Verifier
+from examgate.adapters.objectstore import MemoryObjectStore
+from examgate.adapters.templates import MemoryTemplateStore
+from examgate.core import events
+from examgate.core.codec import EventCodec
+from examgate.core.policy import Thresholds
+from examgate.core.ports import Template
+from examgate.core.verify import Analysis, Verifier
 
 T = Thresholds(accept=0.5, reject=0.3, replay=0.98)
 RNG = np.random.default_rng(1)
@@ -135,7 +136,7 @@ def test_shadow_recorded_without_changing_decision(world) -> None:
 
 
 def test_canary_gates_decide_with_the_challenger(world) -> None:
-    from examgate.verify import in_canary
+    from examgate.core.verify import in_canary
 
     verifier, templates, _, analyzer = world
     challenger = FakeAnalyzer()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from examgate.core.paths import user_cache_dir
 
 
 @dataclass(frozen=True)
@@ -36,13 +36,13 @@ class TrainConfig:
     dataset: str = "synthetic"
     synthetic_classes: int = 1000
     synthetic_size: int = 4096
-    lfw_dir: Path = REPO_ROOT.parent / "shared" / "datasets" / "lfw"
+    lfw_dir: Path = Path("../shared/datasets/lfw")  # from the working directory
     lfw_min_images: int = 3
     eval_folds: tuple[int, ...] = (0, 1, 2, 3, 4)  # View 2 folds kept for evaluation
     feedback_manifest: Path | None = None
     feedback_root: Path | None = None  # local mirror of the training bucket
     crops_npz: Path | None = None  # pre-aligned crops (skips detection; the GPU bundle)
-    cache_dir: Path = REPO_ROOT / ".cache" / "trainer"
+    cache_dir: Path = user_cache_dir() / "trainer"
     hflip: bool = True
 
     # Optimisation: SGD, linear warm-up then cosine decay, per-GPU batch.
@@ -62,7 +62,7 @@ class TrainConfig:
     bench_skip_steps: int = 5  # steps left out of images/s (compilation, cuDNN autotune)
 
     # Outputs: out/trainer/<name>/ on rank 0; MLflow when a tracking URI is given.
-    output_dir: Path = REPO_ROOT / "out" / "trainer"
+    output_dir: Path = Path("out/trainer")
     log_every: int = 10
     save_checkpoint: bool = True
     mlflow_tracking_uri: str | None = None

@@ -23,9 +23,15 @@ from typing import Any
 
 import pytest
 
-from examgate import events
-from examgate.kafka import EventPublisher, EventReader, ensure_topics
-from examgate.settings import REPO_ROOT, Settings, load_settings
+from examgate.adapters.kafka import (
+    EventPublisher,
+    EventReader,
+    KafkaClients,
+    Topics,
+    ensure_topics,
+)
+from examgate.core import events
+from examgate.core.settings import Settings, load_settings
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -37,6 +43,7 @@ pytestmark = [
                               "deploy/local/install-browser.sh"),
 ]
 # The README's screenshot is refreshed only on request; a test run writes no tracked file.
+REPO_ROOT = Path(__file__).resolve().parents[3]
 SCREENSHOT = (REPO_ROOT / "docs" / "console.png" if os.environ.get("EXAMGATE_UPDATE_SCREENSHOTS")
               else Path(tempfile.gettempdir()) / "examgate-console.png")
 PASSWORD = "correct horse battery staple"
@@ -72,8 +79,8 @@ def console_world(stack: Settings) -> Iterator[dict[str, Any]]:
     from dashboard.app import create_app
     from dashboard.audit import console_codec
     from dashboard.auth import hash_password
-    from dashboard.ports import ConsolePorts
     from dashboard.settings import ConsoleSettings, ConsoleUser
+    from dashboard.wiring import console_ports
 
     run = uuid.uuid4().hex[:8]
     env = {f"EXAMGATE_KAFKA__TOPICS__{k.upper()}": f"itconsole{run}.{k}"
@@ -82,14 +89,13 @@ def console_world(stack: Settings) -> Iterator[dict[str, Any]]:
         for key, value in env.items():
             mp.setenv(key, value)
         settings = load_settings()
-    topics = settings.kafka.topics
-    names = [topics.decisions, topics.feedback, topics.audit]
-    ensure_topics(settings.kafka, names, topics.partitions)
+    topics = Topics.from_settings(settings.kafka.topics)
+    created = ensure_topics(settings.kafka, [topics.decisions, topics.feedback, topics.audit])
     console = ConsoleSettings(
         users=(ConsoleUser(username="pat", role="proctor", password_hash=hash_password(PASSWORD),
                            display_name="Pat Novak"),),
         session_secret=secrets.token_urlsafe(32), timezone="Europe/Prague")
-    ports = ConsolePorts.from_settings(settings, console.lookback_hours)
+    ports = console_ports(settings, console.lookback_hours)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings, console, ports),
                                            host="127.0.0.1", port=port, log_level="warning",
@@ -102,9 +108,7 @@ def console_world(stack: Settings) -> Iterator[dict[str, Any]]:
            "run": run, "codec": console_codec()}
     server.should_exit = True
     thread.join(timeout=20)
-    from confluent_kafka.admin import AdminClient
-
-    AdminClient(settings.kafka.client_config()).delete_topics(names, operation_timeout=30)
+    KafkaClients(settings.kafka).admin().delete_topics(created, operation_timeout=30)
 
 
 def _wait_ready(base: str, timeout: float) -> None:
@@ -147,7 +151,7 @@ def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 def _store_images(world: dict[str, Any], student: str, decision_id: str
                   ) -> dict[str, Any]:
     """The captured frame in the frames bucket, the enrolled photo sealed; the frame's ref."""
-    from examgate.objectstore import S3ObjectStore
+    from examgate.adapters.objectstore import S3ObjectStore
 
     s = world["settings"]
     objects, sealer = world["ports"].objects, world["ports"].sealer

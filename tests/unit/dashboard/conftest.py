@@ -14,12 +14,13 @@ from fastapi.testclient import TestClient
 from dashboard.app import create_app
 from dashboard.audit import console_codec
 from dashboard.auth import hash_password
-from dashboard.ports import ConsolePorts, MemoryEventSink, MemoryEventSource
+from dashboard.memory import MemoryEventSink, MemoryEventSource
+from dashboard.ports import ConsolePorts
 from dashboard.settings import ConsoleSettings, ConsoleUser
-from examgate import events
-from examgate.crypto import Sealer
-from examgate.objectstore import MemoryObjectStore
-from examgate.settings import Settings
+from examgate.adapters.objectstore import MemoryObjectStore
+from examgate.core import events
+from examgate.core.crypto import Sealer
+from examgate.core.settings import Settings
 
 PASSWORDS = {"pat": "pat-proctor-pw", "ada": "ada-admin-pw"}
 KEY_B64 = base64.b64encode(b"k" * 32).decode()

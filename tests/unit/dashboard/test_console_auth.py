@@ -10,9 +10,10 @@ from fastapi.testclient import TestClient
 
 from dashboard.app import create_app
 from dashboard.auth import Authenticator, hash_password, safe_next, verify_password
-from dashboard.ports import ConsolePorts, MemoryEventSink
+from dashboard.memory import MemoryEventSink
+from dashboard.ports import ConsolePorts
 from dashboard.settings import ConsoleSettings
-from examgate.settings import Settings
+from examgate.core.settings import Settings
 
 HTML = {"accept": "text/html"}
 CsrfOf = Callable[[str], str]

@@ -13,8 +13,8 @@ from dashboard.app import create_app
 from dashboard.feed import Broadcaster, Message, RecentDecisions, sse_json, sse_stream
 from dashboard.ports import ConsolePorts
 from dashboard.settings import ConsoleSettings
-from examgate.codec import EventCodec
-from examgate.settings import Settings
+from examgate.core.codec import EventCodec
+from examgate.core.settings import Settings
 
 MakeDecision = Callable[..., dict[str, Any]]
 

@@ -11,9 +11,9 @@ import pytest
 
 from dashboard import present
 from dashboard.images import ImageLinks, ImageUnavailable
-from examgate import events
-from examgate.crypto import Sealer
-from examgate.objectstore import MemoryObjectStore
+from examgate.adapters.objectstore import MemoryObjectStore
+from examgate.core import events
+from examgate.core.crypto import Sealer
 
 KEY = b"k" * 32
 

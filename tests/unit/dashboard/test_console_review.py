@@ -11,11 +11,12 @@ from fastapi.testclient import TestClient
 
 from dashboard.audit import Auditor, audit_event
 from dashboard.feed import Broadcaster, RecentDecisions
-from dashboard.ports import ConsolePorts, MemoryEventSink, PublishError
+from dashboard.memory import MemoryEventSink
+from dashboard.ports import ConsolePorts, PublishError
 from dashboard.review import ReviewDesk, ReviewError, ReviewQueue
-from examgate import events
-from examgate.objectstore import MemoryObjectStore
-from examgate.settings import Settings, TopicSettings
+from examgate.adapters.objectstore import MemoryObjectStore
+from examgate.core import events
+from examgate.core.settings import Settings, TopicSettings
 
 MakeDecision = Callable[..., dict[str, Any]]
 

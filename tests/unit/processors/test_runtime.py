@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from examgate import events
-from examgate.codec import EventCodec
-from examgate.crypto import Sealer
-from examgate.enrollment import Enroller
-from examgate.objectstore import MemoryObjectStore
-from examgate.policy import Thresholds
-from examgate.registry import ModelBundle, RegistryError
-from examgate.settings import Settings
-from examgate.templates import MemoryTemplateStore
-from examgate.verify import Analysis, Verifier
+from examgate.adapters.objectstore import MemoryObjectStore
+from examgate.adapters.registry import ModelBundle, RegistryError
+from examgate.adapters.templates import MemoryTemplateStore
+from examgate.core import events
+from examgate.core.codec import EventCodec
+from examgate.core.crypto import Sealer
+from examgate.core.enrollment import Enroller
+from examgate.core.policy import Thresholds
+from examgate.core.settings import Settings
+from examgate.core.verify import Analysis, Verifier
 from stream_processors.model_reload import ModelReloader
 from stream_processors.runtime import Runtime
 

@@ -9,11 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
-from examgate.codec import EventCodec
-from examgate.kafka import DeliveryReport
-from examgate.objectstore import MemoryObjectStore
-from examgate.settings import Settings
-from examgate.verify import Analysis
+from examgate.adapters.kafka import DeliveryReport
+from examgate.adapters.objectstore import MemoryObjectStore
+from examgate.core.codec import EventCodec
+from examgate.core.settings import Settings
+from examgate.core.verify import Analysis
 from producers.enroll import EnrollmentProducer, EnrollSummary, RosterEntry, read_roster
 from producers.frames import Frame, folder_frames
 from producers.gate import (

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from examgate.augment import Step
 from simulator.report import (
     ResultRow,
     compute_report,
@@ -23,7 +24,6 @@ from simulator.report import (
     write_report,
 )
 from simulator.scenario import PlannedCheckIn
-from simulator.transforms import Step
 
 
 def make_rows() -> list[dict]:

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from examgate.datasets.lfw import names_in_pairs
+from examgate.models.lfw import names_in_pairs
 from simulator.arrivals import (
     BurstArrivals,
     ParallelGatesArrivals,
@@ -84,7 +84,7 @@ def test_exam_day_matches_its_description() -> None:
     kinds = {p.kind.value for p in s.probes}
     assert kinds == {"genuine", "impostor_random", "impostor_lookalike", "unenrolled", "replay",
                      "printed_photo", "no_face"}
-    from simulator.transforms import transform_names
+    from examgate.augment import transform_names
     used = {t.name for p in s.probes for t in p.transforms}
     assert used >= set(transform_names()) - {"printed_photo", "empty_scene"}
 

@@ -132,7 +132,7 @@ def test_measuring_helpers_on_toy_embeddings() -> None:
 
 
 def test_targets_come_from_the_conditions_named_in_feedback() -> None:
-    from trainer.loop import conditions_in
+    from trainer.conditions import conditions_in
 
     manifest = {"counts": {"by_condition": {"genuine:mask+dim": {"SAME_PERSON": 2},
                                             "impostor_lookalike": {"DIFFERENT_PERSON": 1},

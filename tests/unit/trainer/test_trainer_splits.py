@@ -62,7 +62,7 @@ def test_feedback_identities_must_not_be_evaluation_identities(fake_lfw, tmp_pat
 
 @pytest.mark.lfw
 def test_real_lfw_training_split_is_disjoint_and_usable(lfw_dir):
-    from examgate.bootstrap import calibration_identities
+    from examgate.models.bootstrap import calibration_identities
 
     train = training_identities(lfw_dir, min_images=3, eval_folds=(0, 1, 2, 3, 4))
     assert len(train) > 100

@@ -47,6 +47,6 @@ def test_mlflow_tracker_records_params_and_metrics(tmp_path):
     tracker = open_tracker(cfg, is_main=True)
     tracker.log_metrics({"loss": 1.5, "note": "x"}, step=3)
     tracker.close()
-    run = mlflow.MlflowClient(uri).get_run(tracker.run.info.run_id)
+    run = mlflow.MlflowClient(uri).get_run(tracker.run.run_id)
     assert run.data.params["name"] == "smoke" and run.data.metrics["loss"] == 1.5
     assert run.info.status == "FINISHED"

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from examgate.settings import DataSettings
+from examgate.core.settings import DataSettings
 from examgate.vision.detectors import Detector, create_detector
 from examgate.vision.embedders import Embedder, create_embedder
 

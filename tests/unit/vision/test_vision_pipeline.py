@@ -11,7 +11,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from examgate.settings import VisionSettings
+from examgate.core.settings import VisionSettings
 from examgate.vision import STAGES, FacePipeline, ImageDecodeError, QualityReason
 from examgate.vision.cli import embed, embed_app
 
@@ -85,7 +85,7 @@ def test_embed_command_writes_embeddings_and_reasons(tmp_path, lfw_dir):
 
 def test_lfw_pairs_parsing_and_kfold(tmp_path: Path):
     from benchmarks.lfw_metrics import kfold_accuracy
-    from examgate.datasets.lfw import read_pairs
+    from examgate.models.lfw import read_pairs
 
     (tmp_path / "pairs.txt").write_text(
         "2\t1\nA\t1\t2\nA\t1\tB\t1\nB\t1\t2\nA\t2\tB\t2\n")
@@ -99,7 +99,7 @@ def test_lfw_pairs_parsing_and_kfold(tmp_path: Path):
 
 
 def test_missing_lfw_says_where_to_get_it(tmp_path: Path):
-    from examgate.datasets.lfw import LfwMissingError, require_lfw
+    from examgate.models.lfw import LfwMissingError, require_lfw
 
     with pytest.raises(LfwMissingError, match="vis-www.cs.umass.edu"):
         require_lfw(tmp_path / "lfw")

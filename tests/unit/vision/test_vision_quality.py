@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from examgate.settings import QualitySettings
+from examgate.core.settings import QualitySettings
 from examgate.vision.align import ARCFACE_TEMPLATE_112
 from examgate.vision.quality import (
     QualityReason,

@@ -1,0 +1,36 @@
+"""The real adapters, built from settings: one place that knows how to connect to each service."""
+
+from __future__ import annotations
+
+from examgate.adapters.objectstore import S3ObjectStore
+from examgate.adapters.registry import ModelRegistry
+from examgate.adapters.templates import RedisTemplateStore
+from examgate.core.crypto import Sealer
+from examgate.core.settings import Settings
+
+
+def sealer(settings: Settings) -> Sealer:
+    """AES-GCM with the template key."""
+    return Sealer.from_base64(settings.template_key.get_secret_value())
+
+
+def template_store(settings: Settings) -> RedisTemplateStore:
+    """Encrypted templates in Redis, failing fast when Redis is slow or down."""
+    import redis
+
+    r = settings.redis
+    client = redis.Redis.from_url(
+        r.url, password=r.password.get_secret_value() if r.password else None,
+        socket_timeout=r.socket_timeout_s, socket_connect_timeout=r.socket_timeout_s)
+    return RedisTemplateStore(client, sealer(settings))
+
+
+def object_store(settings: Settings) -> S3ObjectStore:
+    """The S3-compatible object store."""
+    return S3ObjectStore.from_settings(settings.object_store)
+
+
+def model_registry(settings: Settings) -> ModelRegistry:
+    """The MLflow model registry with its local cache."""
+    return ModelRegistry(settings.mlflow.tracking_uri, settings.mlflow.registered_model,
+                         settings.stack.cache_dir / "models")

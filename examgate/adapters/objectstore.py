@@ -1,0 +1,148 @@
+"""Object stores: S3-compatible in production (the ``minio`` client), memory in unit tests."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from examgate.core.ports import ObjectStore, ObjectStoreError
+from examgate.core.settings import ObjectStoreSettings
+
+if TYPE_CHECKING:
+    from minio import Minio
+
+
+def minio_client(cfg: ObjectStoreSettings, timeout_s: float | None = None,
+                 retries: int | None = None) -> Minio:
+    """The one ``minio`` client builder. With no timeout or retry count it keeps the
+    client's own defaults; health checks and provisioning pass short ones."""
+    import urllib3
+    from minio import Minio
+
+    http = None
+    if timeout_s is not None or retries is not None:
+        timeout = 5.0 if timeout_s is None else timeout_s
+        http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=timeout, read=timeout),
+            retries=urllib3.Retry(total=retries or 0, backoff_factor=0.2))
+    return Minio(cfg.endpoint, access_key=cfg.access_key,
+                 secret_key=cfg.secret_key.get_secret_value(), secure=cfg.secure,
+                 region=cfg.region, http_client=http)
+
+
+def ensure_buckets(cfg: ObjectStoreSettings, client: Minio | None = None) -> list[str]:
+    """Create every bucket ExamGate writes to that does not exist yet; returns those created.
+    Used by the local stack and by the Kubernetes bucket Job alike."""
+    client = client or minio_client(cfg, 10.0, retries=3)
+    created = []
+    for bucket in cfg.buckets():
+        if not client.bucket_exists(bucket):
+            client.make_bucket(bucket)
+            created.append(bucket)
+    return created
+
+
+class MemoryObjectStore(ObjectStore):
+    """In-memory store for unit tests."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], bytes] = {}
+        self.fail = False
+
+    def _check(self) -> None:
+        if self.fail:
+            raise ObjectStoreError("object store unavailable (simulated)")
+
+    def put(self, bucket: str, key: str, data: bytes,
+            content_type: str = "application/octet-stream") -> None:
+        self._check()
+        self.objects[(bucket, key)] = bytes(data)
+
+    def get(self, bucket: str, key: str) -> bytes:
+        self._check()
+        try:
+            return self.objects[(bucket, key)]
+        except KeyError as exc:
+            raise ObjectStoreError(f"no object {bucket}/{key}") from exc
+
+    def delete_prefix(self, bucket: str, prefix: str) -> int:
+        self._check()
+        doomed = [k for k in self.objects if k[0] == bucket and k[1].startswith(prefix)]
+        for k in doomed:
+            del self.objects[k]
+        return len(doomed)
+
+    def keys(self, bucket: str, prefix: str = "") -> list[str]:
+        self._check()
+        return sorted(k for b, k in self.objects if b == bucket and k.startswith(prefix))
+
+
+class S3ObjectStore(ObjectStore):
+    """Any S3-compatible store (MinIO, SeaweedFS, AWS, Ceph) through the ``minio`` client."""
+
+    def __init__(self, client) -> None:  # client: minio.Minio
+        self._c = client
+
+    @classmethod
+    def from_settings(cls, s: ObjectStoreSettings) -> S3ObjectStore:
+        """Connect with the object-store section of the settings."""
+        return cls(minio_client(s))
+
+    def put(self, bucket: str, key: str, data: bytes,
+            content_type: str = "application/octet-stream") -> None:
+        from minio.error import MinioException
+
+        try:
+            self._c.put_object(bucket, key, io.BytesIO(data), len(data),
+                               content_type=content_type)
+        except (MinioException, OSError) as exc:
+            raise ObjectStoreError(f"put {bucket}/{key}: {exc}") from exc
+
+    def get(self, bucket: str, key: str) -> bytes:
+        from minio.error import MinioException
+
+        resp = None
+        try:
+            resp = self._c.get_object(bucket, key)
+            return resp.read()
+        except (MinioException, OSError) as exc:
+            raise ObjectStoreError(f"get {bucket}/{key}: {exc}") from exc
+        finally:
+            if resp is not None:
+                resp.close()
+                resp.release_conn()
+
+    def delete_prefix(self, bucket: str, prefix: str) -> int:
+        from minio.deleteobjects import DeleteObject
+        from minio.error import MinioException
+
+        try:
+            names = [o.object_name for o in self._c.list_objects(bucket, prefix, recursive=True)]
+            errors = list(self._c.remove_objects(bucket, (DeleteObject(n) for n in names)))
+        except (MinioException, OSError) as exc:
+            raise ObjectStoreError(f"delete {bucket}/{prefix}*: {exc}") from exc
+        if errors:
+            raise ObjectStoreError(f"delete {bucket}/{prefix}*: {errors[0]}")
+        return len(names)
+
+    def keys(self, bucket: str, prefix: str = "") -> list[str]:
+        from minio.error import MinioException
+
+        try:
+            return sorted(o.object_name for o in
+                          self._c.list_objects(bucket, prefix, recursive=True))
+        except (MinioException, OSError) as exc:
+            raise ObjectStoreError(f"list {bucket}/{prefix}: {exc}") from exc
+
+    def presigned_url(self, bucket: str, key: str, expires: timedelta) -> str:
+        return self._c.presigned_get_object(bucket, key, expires=expires)
+
+    def set_expiry(self, bucket: str, prefix: str, days: int) -> None:
+        """Let the store itself delete objects under ``prefix`` after ``days`` (retention)."""
+        from minio.commonconfig import ENABLED, Filter
+        from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
+
+        rule = Rule(ENABLED, rule_filter=Filter(prefix=prefix), rule_id=f"expire-{prefix}",
+                    expiration=Expiration(days=days))
+        self._c.set_bucket_lifecycle(bucket, LifecycleConfig([rule]))

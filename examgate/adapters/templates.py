@@ -1,0 +1,110 @@
+"""Template stores: Redis in production, memory in unit tests (the port is in ``core.ports``).
+
+A template belongs to one model version: embeddings of different versions live
+in different spaces and are never compared.
+"""
+
+from __future__ import annotations
+
+from examgate.core.crypto import Sealer
+from examgate.core.ports import Template, TemplateStore, TemplateStoreError
+
+
+class MemoryTemplateStore(TemplateStore):
+    """In-memory store for unit tests."""
+
+    def __init__(self) -> None:
+        self._data: dict[tuple[str, str], Template] = {}
+        self.fail = False  # lets a test simulate an outage
+
+    def _check(self) -> None:
+        if self.fail:
+            raise TemplateStoreError("template store unavailable (simulated)")
+
+    def get(self, student_id: str, model_version: str) -> Template | None:
+        self._check()
+        return self._data.get((model_version, student_id))
+
+    def put(self, template: Template) -> None:
+        self._check()
+        self._data[(template.model_version, template.student_id)] = template
+
+    def delete_student(self, student_id: str) -> int:
+        self._check()
+        keys = [k for k in self._data if k[1] == student_id]
+        for k in keys:
+            del self._data[k]
+        return len(keys)
+
+    def students(self, model_version: str) -> list[str]:
+        self._check()
+        return sorted(s for v, s in self._data if v == model_version)
+
+
+class RedisTemplateStore(TemplateStore):
+    """Templates in Redis, AES-GCM encrypted, one key per (model version, student)."""
+
+    PREFIX = "examgate:tpl"
+
+    def __init__(self, client, sealer: Sealer) -> None:  # client: redis.Redis
+        self._r = client
+        self._sealer = sealer
+
+    def _key(self, model_version: str, student_id: str) -> str:
+        return f"{self.PREFIX}:{model_version}:{student_id}"
+
+    def _index(self, student_id: str) -> str:
+        return f"{self.PREFIX}-versions:{student_id}"
+
+    def get(self, student_id: str, model_version: str) -> Template | None:
+        import redis
+
+        key = self._key(model_version, student_id)
+        try:
+            blob = self._r.get(key)
+        except redis.RedisError as exc:
+            raise TemplateStoreError(f"redis: {exc}") from exc
+        if blob is None:
+            return None
+        try:
+            return Template.from_bytes(self._sealer.open(blob, key))
+        except ValueError as exc:
+            raise TemplateStoreError(f"template {key} unreadable: {exc}") from exc
+
+    def put(self, template: Template) -> None:
+        import redis
+
+        key = self._key(template.model_version, template.student_id)
+        try:
+            with self._r.pipeline(transaction=True) as pipe:
+                pipe.set(key, self._sealer.seal(template.to_bytes(), key))
+                pipe.sadd(self._index(template.student_id), template.model_version)
+                pipe.sadd(f"{self.PREFIX}-students:{template.model_version}",
+                          template.student_id)
+                pipe.execute()
+        except redis.RedisError as exc:
+            raise TemplateStoreError(f"redis: {exc}") from exc
+
+    def delete_student(self, student_id: str) -> int:
+        import redis
+
+        try:
+            versions = [v.decode() for v in self._r.smembers(self._index(student_id))]
+            with self._r.pipeline(transaction=True) as pipe:
+                for v in versions:
+                    pipe.delete(self._key(v, student_id))
+                    pipe.srem(f"{self.PREFIX}-students:{v}", student_id)
+                pipe.delete(self._index(student_id))
+                pipe.execute()
+        except redis.RedisError as exc:
+            raise TemplateStoreError(f"redis: {exc}") from exc
+        return len(versions)
+
+    def students(self, model_version: str) -> list[str]:
+        import redis
+
+        try:
+            members = self._r.smembers(f"{self.PREFIX}-students:{model_version}")
+        except redis.RedisError as exc:
+            raise TemplateStoreError(f"redis: {exc}") from exc
+        return sorted(m.decode() for m in members)

@@ -1,0 +1,135 @@
+"""Enrollment, transport-free: reference images in, encrypted template and images stored.
+
+Original images are kept (encrypted) in the object store so that templates can
+be rebuilt for a new model version before it is promoted.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from examgate.core.crypto import Sealer
+from examgate.core.ports import ObjectStore, Template, TemplateStore
+from examgate.core.verify import FaceAnalyzer
+
+log = logging.getLogger("examgate.core.enrollment")
+
+
+class EnrollmentError(ValueError):
+    """An enrollment request that cannot be carried out (reason code + words)."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class EnrollmentResult:
+    """What an enrollment request did."""
+
+    student_id: str
+    action: str
+    images_used: int
+    model_versions: tuple[str, ...]
+
+
+def check_photo(analyzer: FaceAnalyzer | None, data: bytes) -> str | None:
+    """Why the photo cannot serve for enrollment (one clear face), or None when it can."""
+    if analyzer is None:
+        return None
+    a = analyzer.analyse(data)
+    if a.error:
+        return a.error
+    if a.face_count == 0:
+        return "NO_FACE"
+    if a.face_count > 1:
+        return "MULTIPLE_FACES"
+    if a.quality_failures:
+        return "LOW_QUALITY: " + ", ".join(a.quality_failures)
+    return None
+
+
+def _image_key(student_id: str, event_id: str, index: int) -> str:
+    return f"students/{student_id}/{event_id}-{index}.jpg.enc"
+
+
+class Enroller:
+    """Carries out ADD, REPLACE and DELETE for every active model version."""
+
+    def __init__(self, templates: TemplateStore, objects: ObjectStore, sealer: Sealer,
+                 enrollment_bucket: str, frames_bucket: str) -> None:
+        self.templates = templates
+        self.objects = objects
+        self.sealer = sealer
+        self.bucket = enrollment_bucket
+        self.frames_bucket = frames_bucket
+
+    def stored_images(self, student_id: str) -> list[bytes]:
+        """The student's enrollment images, decrypted (for re-embedding)."""
+        out = []
+        for key in self.objects.keys(self.bucket, f"students/{student_id}/"):
+            out.append(self.sealer.open(self.objects.get(self.bucket, key), key))
+        return out
+
+    def build_template(self, analyzer: FaceAnalyzer, student_id: str,
+                       images: list[bytes]) -> Template:
+        """Embed every usable image; refuse when none has exactly one good face."""
+        embeddings, thumbs, problems = [], [], []
+        for i, image in enumerate(images):
+            a = analyzer.analyse(image)
+            if a.error or a.embedding is None or a.face_count != 1 or a.quality_failures:
+                why = a.error or ("NO_FACE" if a.face_count == 0 else
+                                  "MULTIPLE_FACES" if a.face_count > 1 else
+                                  ",".join(a.quality_failures) or "NO_EMBEDDING")
+                problems.append(f"image {i}: {why}")
+                continue
+            embeddings.append(a.embedding)
+            thumbs.append(a.thumbnail if a.thumbnail is not None
+                          else np.zeros((32, 32), np.uint8))
+        if not embeddings:
+            raise EnrollmentError("NO_USABLE_IMAGE", "; ".join(problems) or "no images given")
+        return Template.from_embeddings(student_id, analyzer.model_version,
+                                        np.stack(embeddings), np.stack(thumbs))
+
+    def apply(self, request: dict[str, Any], images: list[bytes],
+              analyzers: list[FaceAnalyzer]) -> EnrollmentResult:
+        """Carry out one decoded Enrollment request with its images already fetched."""
+        student, action = request["student_id"], request["action"]
+        if action == "DELETE":
+            self.delete(student)
+            return EnrollmentResult(student, action, 0, ())
+        if not images:
+            raise EnrollmentError("NO_USABLE_IMAGE", f"{action} without images")
+        previous = self.stored_images(student) if action == "ADD" else []
+        templates = [self.build_template(a, student, previous + images) for a in analyzers]
+        if action == "REPLACE":
+            self.objects.delete_prefix(self.bucket, f"students/{student}/")
+        for i, image in enumerate(images):
+            key = _image_key(student, request["event_id"], i)
+            self.objects.put(self.bucket, key, self.sealer.seal(image, key))
+        for t in templates:
+            self.templates.put(t)
+        used = len(previous) + len(images)
+        log.info("enroll: %s %s with %d image(s) for model version(s) %s", action, student,
+                 used, ", ".join(t.model_version for t in templates))
+        return EnrollmentResult(student, action, used,
+                                tuple(t.model_version for t in templates))
+
+    def reembed(self, analyzer: FaceAnalyzer, student_id: str) -> Template:
+        """Build and store the student's template for another model version."""
+        template = self.build_template(analyzer, student_id, self.stored_images(student_id))
+        self.templates.put(template)
+        return template
+
+    def delete(self, student_id: str) -> None:
+        """Erase the student's templates, enrollment images and review frames."""
+        n_tpl = self.templates.delete_student(student_id)
+        n_img = self.objects.delete_prefix(self.bucket, f"students/{student_id}/")
+        n_frames = self.objects.delete_prefix(self.frames_bucket, f"review/{student_id}/")
+        log.info("enroll: deleted %s (%d template(s), %d image(s), %d review frame(s))",
+                 student_id, n_tpl, n_img, n_frames)

@@ -1,0 +1,302 @@
+"""Typed, frozen settings read once from the environment (``EXAMGATE_*``) and an optional file.
+
+Every address and credential lives here, so the same code points at a laptop
+stack or at a university's real clusters. Nested sections use ``__`` in
+environment variables, e.g. ``EXAMGATE_KAFKA__BOOTSTRAP_SERVERS=broker:9092``.
+A settings file (YAML or TOML) is named by ``EXAMGATE_CONFIG`` or ``--config``;
+environment variables win over the file. Unknown keys anywhere are an error.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from examgate.core.paths import user_cache_dir
+
+
+def _absolute(path: Path) -> Path:
+    """Relative paths are taken from the working directory once, when settings are read, so
+    that child processes and symlinks made from them agree."""
+    return Path(os.path.abspath(path.expanduser()))
+
+
+class Section(BaseModel):
+    """Base for settings sections: frozen, unknown keys rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+class TopicSettings(Section):
+    """Topic names and partition counts; keys keep one gate on one partition."""
+
+    checkins: str = "gate.checkins"
+    decisions: str = "gate.decisions"
+    enrollments: str = "enrollment.requests"
+    feedback: str = "gate.feedback"
+    model_events: str = "model.events"
+    audit: str = "audit.events"
+    dlq_suffix: str = Field(".dlq", description="Dead-letter topic = source topic + this suffix.")
+    partitions: int = Field(3, ge=1, description="Partitions of the check-in and decision topics.")
+    replication_factor: int = Field(1, ge=1)
+
+    def all_topics(self) -> list[str]:
+        """Every topic the system uses, dead-letter topics included."""
+        main = [self.checkins, self.decisions, self.enrollments, self.feedback,
+                self.model_events, self.audit]
+        sources = (self.checkins, self.enrollments, self.feedback)
+        return main + [t + self.dlq_suffix for t in sources]
+
+
+class KafkaSettings(Section):
+    """Where the Kafka cluster is and how to talk to it."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    topics: TopicSettings = TopicSettings()
+    processor_group: str = Field("examgate-processors",
+                                 description="Consumer group of the processor workers.")
+
+    def client_config(self) -> dict[str, Any]:
+        """librdkafka (confluent-kafka) connection properties."""
+        conf: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            conf["sasl.mechanism"] = self.sasl_mechanism
+            conf["sasl.username"] = self.sasl_username or ""
+            conf["sasl.password"] = (
+                self.sasl_password.get_secret_value() if self.sasl_password else ""
+            )
+        return conf
+
+
+class RedisSettings(Section):
+    """The template cache and idempotency keys."""
+
+    url: str = "redis://127.0.0.1:6379/0"
+    password: SecretStr | None = None
+    socket_timeout_s: float = Field(0.5, gt=0, description="Fail fast: a slow cache means REVIEW.")
+
+
+class ObjectStoreSettings(Section):
+    """S3-compatible object store (MinIO, SeaweedFS, AWS S3, Ceph ...)."""
+
+    endpoint: str = "127.0.0.1:9000"
+    access_key: str = "examgate"
+    secret_key: SecretStr = SecretStr("examgate-dev-secret")
+    secure: bool = False
+    region: str | None = None
+    bucket_enrollment: str = "examgate-enrollment"
+    bucket_frames: str = "examgate-frames"
+    bucket_training: str = "examgate-training"
+    bucket_models: str = "examgate-models"
+    bucket_mlflow: str = "examgate-mlflow"
+    review_retention_days: int = Field(30, ge=1)
+
+    def buckets(self) -> list[str]:
+        """Every bucket the system writes to."""
+        return [self.bucket_enrollment, self.bucket_frames, self.bucket_training,
+                self.bucket_models, self.bucket_mlflow]
+
+
+class MlflowSettings(Section):
+    """The experiment tracker and model registry."""
+
+    tracking_uri: str = "http://127.0.0.1:5000"
+    registered_model: str = "examgate-face"
+    experiment: str = "examgate"
+
+
+class StackSettings(Section):
+    """The local development stack started by ``examgate stack up``."""
+
+    state_dir: Path = Field(Path(".state"), description="PIDs, logs and data of local services "
+                            "(relative paths are taken from the working directory).")
+    cache_dir: Path = Field(default_factory=user_cache_dir,
+                            description="Downloaded jars, built binaries and models, shared by "
+                            "every checkout (default ~/.cache/examgate).")
+    kafka_version: str = "3.9.1"
+    minio_version: str = Field(
+        "v0.0.0-20260212201848-7aac2a2c5b7c",
+        description="Go module version of github.com/minio/minio built for the local object store.",
+    )
+    kafka_controller_port: int = 9093
+    mlflow_port: int = 5000
+    object_store_console_port: int = 9001
+    start_timeout_s: float = 180.0
+    autostart: bool = Field(True, description=(
+        "demo, simulate and the load benchmarks start the local stack first (installing what "
+        "is missing); turn off when the settings point at real clusters."))
+
+    @field_validator("state_dir", "cache_dir")
+    @classmethod
+    def absolute_paths(cls, path: Path) -> Path:
+        """Relative paths are from the working directory (see :func:`_absolute`)."""
+        return _absolute(path)
+
+
+class DataSettings(Section):
+    """Where offline face data lives."""
+
+    lfw_dir: Path = Field(Path("../shared/datasets/lfw"), description=(
+        "LFW (deepfunneled images, pairs files, genders), used for calibration and the "
+        "simulator's cohort; relative paths are taken from the working directory."))
+
+    @field_validator("lfw_dir")
+    @classmethod
+    def absolute_paths(cls, path: Path) -> Path:
+        """Relative paths are from the working directory (see :func:`_absolute`)."""
+        return _absolute(path)
+
+
+class QualitySettings(Section):
+    """Quality gates on the main face; a failed gate sends a check-in to REVIEW with a reason."""
+
+    min_face_px: int = Field(
+        default=60, ge=1, description="FACE_TOO_SMALL below this box side in pixels."
+    )
+    min_confidence: float = Field(
+        default=0.75, ge=0, le=1, description="LOW_CONFIDENCE below this detector score."
+    )
+    min_sharpness: float = Field(
+        default=15.0, ge=0,
+        description="BLURRY below this variance of the Laplacian of the face resized to 112 px "
+        "(LFW: 1st percentile 27; a Gaussian blur of sigma 2 gives 11-24).",
+    )
+    min_brightness: float = Field(
+        default=40.0, ge=0, le=255, description="TOO_DARK below this mean gray level of the face."
+    )
+    max_brightness: float = Field(
+        default=215.0, ge=0, le=255, description="OVEREXPOSED above this mean gray level."
+    )
+    max_dark_fraction: float = Field(
+        default=0.5, ge=0, le=1, description="TOO_DARK when more of the face is near black."
+    )
+    max_clipped_fraction: float = Field(
+        default=0.3, ge=0, le=1, description="OVEREXPOSED when more of the face is blown out."
+    )
+    max_abs_yaw_deg: float = Field(
+        default=40.0, ge=0, description="POSE above this yaw, roughly estimated from landmarks."
+    )
+    max_abs_roll_deg: float = Field(
+        default=30.0, ge=0, description="POSE above this in-plane tilt of the eye line."
+    )
+    secondary_face_ratio: float = Field(
+        default=0.7, gt=0, le=1,
+        description="MULTIPLE_FACES when another confident face is at least this fraction of the "
+        "main face's width (someone right beside the student); smaller faces, people further "
+        "back in the queue, are ignored. On 300 LFW news photos 0.5 flagged 9.7%, 0.7 5.3%.",
+    )
+
+
+class VisionSettings(Section):
+    """Face detector and embedder by name, image limits and quality gates."""
+
+    detector: str = Field(default="yunet", description="Registered detector: yunet or mtcnn.")
+    embedder: str = Field(default="sface", description="Registered embedder name.")
+    detector_score_threshold: float = Field(
+        default=0.5, ge=0, le=1, description="Faces scored below this are not reported at all."
+    )
+    detect_max_side: int = Field(
+        default=640, ge=64, description="Frames are downscaled to this longer side to detect."
+    )
+    flip_tta: bool = Field(default=False, description="Also embed the mirrored face, average.")
+    intra_op_threads: int = Field(default=1, ge=1, description="Threads per inference call.")
+    max_image_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    max_image_pixels: int = Field(
+        default=25_000_000, ge=1, description="TOO_LARGE above this, read from the header."
+    )
+    min_image_side: int = Field(default=32, ge=1, description="TOO_SMALL below this side.")
+    model_cache_dir: Path = Field(
+        default_factory=lambda: user_cache_dir() / "models",
+        description="Models converted on first use (the O-net ONNX of yunet_onet).",
+    )
+    align_method: str = Field(
+        default="lsq", description="Five-point fit: lsq (all points) or lmeds (robust)."
+    )
+    quality: QualitySettings = QualitySettings()
+
+    @field_validator("model_cache_dir")
+    @classmethod
+    def absolute_paths(cls, path: Path) -> Path:
+        """Relative paths are from the working directory (see :func:`_absolute`)."""
+        return _absolute(path)
+
+
+class EnvOverFileSettings(BaseSettings):
+    """Settings whose file contents (passed as arguments) rank below the environment."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (env_settings, init_settings, file_secret_settings)
+
+
+class Settings(EnvOverFileSettings):
+    """ExamGate's one settings object; build it once in ``main()`` with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="EXAMGATE_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="forbid",
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    redis: RedisSettings = RedisSettings()
+    object_store: ObjectStoreSettings = ObjectStoreSettings()
+    mlflow: MlflowSettings = MlflowSettings()
+    stack: StackSettings = StackSettings()
+    data: DataSettings = DataSettings()
+    vision: VisionSettings = VisionSettings()
+    template_key: SecretStr = Field(
+        SecretStr("ZXhhbWdhdGUtZGV2LWtleS0zMi1ieXRlcy1sb25nISE="),
+        description="Base64 AES-256 key that encrypts templates and enrollment images at rest.",
+    )
+
+
+
+class SettingsError(ValueError):
+    """The settings file or environment is invalid."""
+
+
+def read_settings_file(path: Path) -> dict[str, Any]:
+    """The mapping in a YAML or TOML settings file."""
+    if not path.is_file():
+        raise SettingsError(f"settings file not found: {path}")
+    text = path.read_text()
+    if path.suffix == ".toml":
+        data = tomllib.loads(text)
+    else:
+        data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict):
+        raise SettingsError(f"settings file {path} must hold a mapping at the top level")
+    return data
+
+
+def load_settings(config_file: str | Path | None = None) -> Settings:
+    """Read settings from ``config_file`` (or ``$EXAMGATE_CONFIG``) and the environment."""
+    path = config_file or os.environ.get("EXAMGATE_CONFIG")
+    data = read_settings_file(Path(path)) if path else {}
+    return Settings(**data)

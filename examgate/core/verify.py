@@ -1,0 +1,216 @@
+"""Verification of one check-in, transport-free: frame in, Decision record out.
+
+The Kafka processor wraps this; unit tests drive it with in-memory ports. Every
+failure on the way (frame, template store, model) becomes a REVIEW with a reason:
+the one place that could produce ACCEPT is :func:`examgate.core.policy.decide`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from examgate.core import policy
+from examgate.core.events import utcnow
+from examgate.core.policy import Thresholds, Verdict
+from examgate.core.ports import (
+    ObjectStore,
+    ObjectStoreError,
+    Template,
+    TemplateStore,
+    TemplateStoreError,
+)
+
+log = logging.getLogger("examgate.core.verify")
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the face pipeline found in one frame."""
+
+    face_count: int
+    quality: dict[str, Any]  # fields of the QualityMeasures record
+    quality_failures: tuple[str, ...]
+    embedding: np.ndarray | None  # (D,) L2-normalised, None when no usable face
+    thumbnail: np.ndarray | None  # (32, 32) uint8 aligned face, for replay checks
+    stage_ms: dict[str, float] = field(default_factory=dict)
+    error: str | None = None  # why the image could not be analysed (decode errors)
+
+
+class FaceAnalyzer(Protocol):
+    """A loaded model version that turns encoded images into an :class:`Analysis`."""
+
+    model_version: str
+    thresholds: Thresholds
+
+    def analyse(self, image: bytes) -> Analysis:
+        """Decode, detect, judge quality, align and embed one image."""
+        ...
+
+
+def replay_similarity(template: Template, embedding: np.ndarray,
+                      thumbnail: np.ndarray | None) -> float:
+    """How close the probe is to the nearest enrollment image (1.0 = the same photo).
+
+    A replayed enrollment photo matches one image almost exactly, both in
+    embedding and in pixels, while a live capture of the same person does not.
+    """
+    emb_sim = float(np.max(template.image_embeddings @ embedding)) \
+        if len(template.image_embeddings) else -1.0
+    if thumbnail is None or len(template.thumbnails) == 0:
+        return emb_sim
+    probe = thumbnail.astype(np.float32).ravel()
+    probe = (probe - probe.mean()) / (probe.std() + 1e-6)
+    refs = template.thumbnails.reshape(len(template.thumbnails), -1).astype(np.float32)
+    refs = (refs - refs.mean(axis=1, keepdims=True)) / (refs.std(axis=1, keepdims=True) + 1e-6)
+    pix_sim = float(np.max(refs @ probe) / probe.size)
+    # Both must agree: a near-duplicate photo is close in pixels and in identity.
+    return min(emb_sim, pix_sim)
+
+
+@dataclass
+class VerifyResult:
+    """A decision record plus what the processor should keep for the console."""
+
+    decision: dict[str, Any]
+    verdict: Verdict
+
+
+def in_canary(gate_id: str, fraction: float) -> bool:
+    """Whether a gate is one of the ``fraction`` of gates that decide with the challenger.
+
+    A stable hash, so a gate stays in or out of the canary on every worker.
+    """
+    if fraction <= 0:
+        return False
+    bucket = int.from_bytes(hashlib.sha256(gate_id.encode()).digest()[:4], "big") / 2**32
+    return bucket < fraction
+
+
+class Verifier:
+    """Decides check-ins with the champion (or, on canary gates, the challenger); the other
+    model, if any, is scored in shadow beside the decision."""
+
+    def __init__(self, templates: TemplateStore, objects: ObjectStore, frames_bucket: str,
+                 champion: FaceAnalyzer, challenger: FaceAnalyzer | None = None,
+                 processor_id: str = "verify",
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        self.templates = templates
+        self.objects = objects
+        self.frames_bucket = frames_bucket
+        self.champion = champion
+        self.challenger = challenger
+        self.processor_id = processor_id
+        self.canary_fraction = 0.0
+        self._clock = clock
+
+    def models_for(self, gate_id: str) -> tuple[FaceAnalyzer, FaceAnalyzer | None]:
+        """(the model that decides, the model scored in shadow) for a gate."""
+        champion, challenger = self.champion, self.challenger  # one read: reloads swap these
+        if challenger is not None and in_canary(gate_id, self.canary_fraction):
+            return challenger, champion
+        return champion, challenger
+
+    def fetch_frame(self, frame: dict[str, Any]) -> bytes:
+        """The frame bytes, inline or from the object store (checksum verified)."""
+        if "data" in frame:
+            return frame["data"]
+        data = self.objects.get(frame["bucket"], frame["key"])
+        if hashlib.sha256(data).hexdigest() != frame["sha256"]:
+            raise ObjectStoreError(f"{frame['bucket']}/{frame['key']} fails its SHA-256 check")
+        return data
+
+    def _score(self, analyzer: FaceAnalyzer, analysis: Analysis, student_id: str,
+               stage_ms: dict[str, float]) -> tuple[Verdict, float | None]:
+        t0 = self._clock()
+        try:
+            template = self.templates.get(student_id, analyzer.model_version)
+        except TemplateStoreError as exc:
+            return policy.fail_closed("TEMPLATE_UNAVAILABLE", str(exc)), None
+        finally:
+            stage_ms["template_fetch"] = (self._clock() - t0) * 1000
+        if analysis.error is not None:
+            return Verdict(policy.REVIEW, "NO_FACE", analysis.error), None
+        sim = replay = None
+        if template is not None and analysis.embedding is not None:
+            t1 = self._clock()
+            sim = float(template.embedding @ analysis.embedding)
+            replay = replay_similarity(template, analysis.embedding, analysis.thumbnail)
+            stage_ms["match"] = (self._clock() - t1) * 1000
+        verdict = policy.decide(
+            enrolled=template is not None, face_count=analysis.face_count,
+            quality_failures=analysis.quality_failures, similarity=sim,
+            replay_similarity=replay, thresholds=analyzer.thresholds)
+        return verdict, sim
+
+    def verify(self, checkin: dict[str, Any]) -> VerifyResult:
+        """Decide one decoded CheckIn record."""
+        stage_ms: dict[str, float] = {}
+        sim: float | None = None
+        quality: dict[str, Any] | None = None
+        shadow = None
+        frame: bytes | None = None
+        decider, shadow_model = self.models_for(checkin["gate_id"])
+        try:
+            t0 = self._clock()
+            try:
+                frame = self.fetch_frame(checkin["frame"])
+            finally:
+                stage_ms["fetch_frame"] = (self._clock() - t0) * 1000
+            analysis = decider.analyse(frame)
+            stage_ms.update(analysis.stage_ms)
+            quality = dict(analysis.quality, face_count=analysis.face_count,
+                           failed=list(analysis.quality_failures))
+            verdict, sim = self._score(decider, analysis, checkin["claimed_student_id"], stage_ms)
+            if shadow_model is not None:
+                shadow = self._shadow(shadow_model, frame, checkin["claimed_student_id"])
+        except ObjectStoreError as exc:
+            verdict = policy.fail_closed("FRAME_UNAVAILABLE", str(exc))
+        except Exception as exc:  # noqa: BLE001 - any model failure must fail closed
+            log.exception("verify: internal error on event %s", checkin.get("event_id"))
+            verdict = policy.fail_closed("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+        review_ref = None
+        if verdict.outcome == policy.REVIEW and frame is not None:
+            review_ref = self._keep_for_review(checkin, frame)
+        decision = {
+            "event_id": checkin["event_id"], "gate_id": checkin["gate_id"],
+            "exam_id": checkin["exam_id"], "claimed_student_id": checkin["claimed_student_id"],
+            "outcome": verdict.outcome, "reason": verdict.reason,
+            "reason_detail": verdict.detail, "similarity": sim,
+            "thresholds": decider.thresholds.as_record(),
+            "model_version": decider.model_version, "quality": quality,
+            "latency_ms": {k: round(v, 3) for k, v in stage_ms.items()}, "shadow": shadow,
+            "review_frame": review_ref, "captured_at": checkin["captured_at"],
+            "published_at": checkin["published_at"], "decided_at": utcnow(),
+            "processor_id": self.processor_id,
+        }
+        return VerifyResult(decision, verdict)
+
+    def _shadow(self, model: FaceAnalyzer, frame: bytes, student_id: str
+                ) -> dict[str, Any] | None:
+        try:
+            analysis = model.analyse(frame)
+            verdict, sim = self._score(model, analysis, student_id, {})
+        except Exception as exc:  # noqa: BLE001 - the shadow never affects the decision
+            log.warning("verify: shadow model failed: %s", exc)
+            return None
+        return {"model_version": model.model_version, "similarity": sim,
+                "outcome": verdict.outcome, "reason": verdict.reason}
+
+    def _keep_for_review(self, checkin: dict[str, Any], frame: bytes) -> dict[str, Any] | None:
+        from examgate.core.events import object_ref
+
+        # Keyed by the claimed student, so deleting a student removes these too.
+        key = f"review/{checkin['claimed_student_id']}/{checkin['event_id']}.jpg"
+        try:
+            self.objects.put(self.frames_bucket, key, frame, "image/jpeg")
+        except ObjectStoreError as exc:
+            log.warning("verify: could not keep frame for review: %s", exc)
+            return None
+        return object_ref(self.frames_bucket, key, frame)

@@ -1,1 +1,0 @@
-"""Readers of the offline face datasets (LFW) used for calibration, benchmarks and simulation."""

@@ -1,0 +1,189 @@
+"""Thresholds from scores: the FAR-target threshold, TAR at that FAR, ROC, best accuracy,
+and :func:`calibrate_thresholds`, the one way a model version's decision thresholds are found.
+
+Pure numpy. A pair is accepted when ``score >= threshold``. Impostor scores
+may number tens of millions, so nothing here sorts more than it must.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from examgate.core.policy import Thresholds
+
+ACCEPT_FAR, REJECT_FAR = 1e-4, 1e-3  # accept at FAR 1e-4; below the FAR 1e-3 threshold, reject
+
+
+@dataclass(frozen=True, slots=True)
+class OperatingPoint:
+    """The threshold chosen for a target FAR and what it achieves."""
+
+    target_far: float
+    threshold: float
+    far: float
+    tar: float
+    n_genuine: int
+    n_impostor: int
+
+    @property
+    def resolvable(self) -> bool:
+        """False when there are too few impostors to measure ``target_far`` (fewer than 1/FAR)."""
+        return self.target_far * self.n_impostor >= 1.0
+
+
+def _scores(values: np.ndarray | list[float], what: str) -> np.ndarray:
+    arr = np.asarray(values, dtype=np.float64).ravel()
+    if arr.size == 0:
+        raise ValueError(f"no {what} scores")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{what} scores contain NaN or infinity")
+    return arr
+
+
+def threshold_at_far(impostor: np.ndarray | list[float], target_far: float) -> float:
+    """The lowest threshold whose false-accept rate on ``impostor`` is at most ``target_far``."""
+    if not 0.0 <= target_far <= 1.0:
+        raise ValueError("target_far must lie in [0, 1]")
+    imp = _scores(impostor, "impostor")
+    allowed = int(np.floor(target_far * imp.size + 1e-9))
+    if allowed >= imp.size:
+        return float(imp.min())
+    # The (allowed+1)-th highest impostor must be rejected, and with it every tie.
+    kth = imp.size - allowed - 1
+    boundary = float(np.partition(imp, kth)[kth])
+    return float(np.nextafter(boundary, np.inf))
+
+
+def rates_at(genuine: np.ndarray | list[float], impostor: np.ndarray | list[float],
+             threshold: float) -> tuple[float, float]:
+    """(TAR, FAR) when accepting ``score >= threshold``."""
+    gen = _scores(genuine, "genuine")
+    imp = _scores(impostor, "impostor")
+    return float(np.mean(gen >= threshold)), float(np.mean(imp >= threshold))
+
+
+def operating_point(genuine: np.ndarray | list[float], impostor: np.ndarray | list[float],
+                    target_far: float) -> OperatingPoint:
+    """Threshold for ``target_far`` on ``impostor`` and the TAR/FAR it gives."""
+    gen = _scores(genuine, "genuine")
+    imp = _scores(impostor, "impostor")
+    thr = threshold_at_far(imp, target_far)
+    tar, far = rates_at(gen, imp, thr)
+    return OperatingPoint(target_far, thr, far, tar, gen.size, imp.size)
+
+
+def tar_at_far(genuine: np.ndarray | list[float], impostor: np.ndarray | list[float],
+               target_far: float) -> float:
+    """True-accept rate at the threshold chosen for ``target_far``."""
+    return operating_point(genuine, impostor, target_far).tar
+
+
+def roc_curve(genuine: np.ndarray | list[float], impostor: np.ndarray | list[float],
+              max_points: int | None = 2000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(far, tar, thresholds), thresholds descending, FAR and TAR rising from (0, 0).
+
+    With ``max_points`` the thresholds are quantiles of all scores, so a curve
+    over millions of impostors stays cheap to draw; ``None`` gives every
+    distinct score.
+    """
+    gen = np.sort(_scores(genuine, "genuine"))
+    imp = np.sort(_scores(impostor, "impostor"))
+    both = np.concatenate([gen, imp])
+    if max_points is None or both.size <= max_points:
+        thr = np.unique(both)[::-1]
+    else:
+        # Dense near the top, where low FARs live: quantiles of the impostors' tail too.
+        qs = np.linspace(0.0, 1.0, max_points // 2)
+        tail = 1.0 - np.geomspace(1.0 / imp.size, 1.0, max_points // 2)
+        thr = np.unique(np.concatenate([np.quantile(both, qs), np.quantile(imp, tail)]))[::-1]
+    tar = (gen.size - np.searchsorted(gen, thr, side="left")) / gen.size
+    far = (imp.size - np.searchsorted(imp, thr, side="left")) / imp.size
+    thresholds = np.concatenate([[np.inf], thr])
+    return np.concatenate([[0.0], far]), np.concatenate([[0.0], tar]), thresholds
+
+
+def best_accuracy_threshold(genuine: np.ndarray | list[float],
+                            impostor: np.ndarray | list[float]) -> tuple[float, float]:
+    """(threshold, accuracy) maximising (TA + TR) / all over every candidate threshold."""
+    gen = np.sort(_scores(genuine, "genuine"))
+    imp = np.sort(_scores(impostor, "impostor"))
+    cands = np.unique(np.concatenate([gen, imp, [np.inf]]))
+    accepted_gen = gen.size - np.searchsorted(gen, cands, side="left")
+    rejected_imp = np.searchsorted(imp, cands, side="left")
+    acc = (accepted_gen + rejected_imp) / (gen.size + imp.size)
+    best = int(np.argmax(acc))
+    # Midway to the next lower score generalises better than sitting on a sample.
+    thr = float(cands[best])
+    if best > 0 and np.isfinite(thr):
+        thr = float((cands[best] + cands[best - 1]) / 2.0)
+    return thr, float(acc[best])
+
+
+def accuracy_at(genuine: np.ndarray | list[float], impostor: np.ndarray | list[float],
+                threshold: float) -> float:
+    """Fraction of pairs decided correctly at ``threshold``."""
+    gen = _scores(genuine, "genuine")
+    imp = _scores(impostor, "impostor")
+    correct = np.count_nonzero(gen >= threshold) + np.count_nonzero(imp < threshold)
+    return correct / (gen.size + imp.size)
+
+
+def pair_scores(identities: Sequence[str] | np.ndarray, embeddings: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Genuine and impostor cosine scores over every unordered pair of unit embeddings.
+
+    Two images of the same identity make a genuine pair, of different ones an
+    impostor pair; n images give n(n-1)/2 pairs, so a FAR of 1e-4 is
+    resolvable from a few thousand images.
+    """
+    people = np.asarray(identities)
+    emb = np.asarray(embeddings)
+    if len(people) != len(emb):
+        raise ValueError(f"{len(people)} identities for {len(emb)} embeddings")
+    sims = emb @ emb.T
+    iu = np.triu_indices(len(people), k=1)
+    same = people[iu[0]] == people[iu[1]]
+    scores = sims[iu]
+    return scores[same], scores[~same]
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdFit:
+    """A model's decision thresholds and the operating points they were read from."""
+
+    thresholds: Thresholds
+    accept: OperatingPoint
+    reject: OperatingPoint
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """TAR at each FAR and the pair counts, as the registry records them."""
+        return {f"calib_tar_at_far_{_far_label(self.accept.target_far)}": self.accept.tar,
+                f"calib_tar_at_far_{_far_label(self.reject.target_far)}": self.reject.tar,
+                "calib_genuine_pairs": float(self.accept.n_genuine),
+                "calib_impostor_pairs": float(self.accept.n_impostor)}
+
+
+def calibrate_thresholds(identities: Sequence[str] | np.ndarray, embeddings: np.ndarray, *,
+                         accept_far: float = ACCEPT_FAR, reject_far: float = REJECT_FAR,
+                         replay: float | None = None) -> ThresholdFit:
+    """Accept at ``accept_far``, reject below the ``reject_far`` threshold, over every pair.
+
+    ``replay`` carries a replay threshold over (None: the policy's default).
+    """
+    genuine, impostor = pair_scores(identities, embeddings)
+    accept = operating_point(genuine, impostor, accept_far)
+    reject = operating_point(genuine, impostor, reject_far)
+    extra = {} if replay is None else {"replay": replay}
+    thresholds = Thresholds(accept=accept.threshold, reject=reject.threshold,
+                            accept_far=accept_far, reject_far=reject_far, **extra)
+    return ThresholdFit(thresholds, accept, reject)
+
+
+def _far_label(far: float) -> str:
+    """1e-4 -> "1e-4" (the metric names the registry has always used)."""
+    mantissa, exponent = f"{far:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"

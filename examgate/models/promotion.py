@@ -1,0 +1,126 @@
+"""Canary, promotion and rollback of face models, announced to the processors by ModelChanged.
+
+A model version never decides before every enrolled student has a template of
+its own (re-embedded from the encrypted enrollment photos): templates of one
+version are never compared with probes of another.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from rich.progress import track
+
+from examgate.adapters import factory as ports
+from examgate.adapters.kafka import EventPublisher
+from examgate.adapters.registry import ModelRegistry, RegistryError
+from examgate.core import events
+from examgate.core.codec import EventCodec
+from examgate.core.enrollment import Enroller, EnrollmentError
+from examgate.core.settings import Settings
+from examgate.models.analyzer import load_analyzer
+
+log = logging.getLogger("examgate.models.promotion")
+PREVIOUS = "previous-champion"
+
+
+@dataclass(frozen=True)
+class ReembedReport:
+    """Templates built for a version, and the students whose photos no longer qualify."""
+
+    version: str
+    built: int
+    failed: tuple[str, ...]
+
+
+def reembed_all(settings: Settings, version: str) -> ReembedReport:
+    """Build templates of ``version`` for every student enrolled under the champion."""
+    registry = ports.model_registry(settings)
+    store = ports.template_store(settings)
+    champion = registry.resolve("champion")
+    analyzer = load_analyzer(settings, version)
+    enroller = Enroller(store, ports.object_store(settings), ports.sealer(settings),
+                        settings.object_store.bucket_enrollment,
+                        settings.object_store.bucket_frames)
+    students = store.students(champion)
+    have = set(store.students(version))
+    failed = []
+    for sid in track([s for s in students if s not in have],
+                     description=f"re-embedding templates for version {version}"):
+        try:
+            enroller.reembed(analyzer, sid)
+        except (EnrollmentError, ValueError) as exc:
+            failed.append(sid)
+            log.warning("re-embed: %s has no usable photo for version %s: %s", sid, version, exc)
+    built = len(set(store.students(version)) & set(students))
+    log.info("re-embed: version %s has templates for %d of %d students", version, built,
+             len(students))
+    return ReembedReport(version, built, tuple(failed))
+
+
+def _announce(settings: Settings, registry: ModelRegistry, alias: str, version: str,
+              previous: str | None, canary_fraction: float = 0.0, by: str = "cli") -> None:
+    publisher = EventPublisher(settings.kafka, EventCodec(), client_id="models-cli")
+    publisher.publish(settings.kafka.topics.model_events, registry.model_name, "ModelChanged",
+                      events.model_changed(model_name=registry.model_name, version=version,
+                                           alias=alias, previous_version=previous,
+                                           canary_fraction=canary_fraction, changed_by=by))
+    report = publisher.flush()
+    if report.failed:
+        raise RuntimeError(f"the ModelChanged event was not delivered: {report.failed}")
+
+
+def canary(settings: Settings, version: str, fraction: float) -> ReembedReport:
+    """Make ``version`` the challenger: shadow-scored everywhere, deciding on ``fraction`` of
+    gates, once its templates exist."""
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError("the canary fraction must lie in [0, 1]")
+    registry = ports.model_registry(settings)
+    version = registry.resolve(version)
+    if version == registry.resolve("champion"):
+        raise ValueError(f"version {version} is already the champion")
+    report = reembed_all(settings, version)
+    registry.set_alias("challenger", version)
+    _announce(settings, registry, "challenger", version, None, fraction)
+    log.info("canary: version %s is the challenger, deciding on %.0f%% of gates", version,
+             100 * fraction)
+    return report
+
+
+def promote(settings: Settings, version: str | None = None) -> str:
+    """Make the challenger (or ``version``) the champion; the old one is kept for rollback."""
+    registry = ports.model_registry(settings)
+    aliases = registry.aliases()
+    target = registry.resolve(version) if version else aliases.get("challenger")
+    if target is None:
+        raise RegistryError("no challenger to promote: run `examgate models canary` first")
+    current = registry.resolve("champion")
+    if target == current:
+        return current
+    report = reembed_all(settings, target)
+    if report.failed:
+        log.warning("promote: %d student(s) have no template for version %s and will get "
+                    "NOT_ENROLLED (REVIEW) until re-enrolled", len(report.failed), target)
+    registry.set_alias(PREVIOUS, current)
+    registry.set_alias("champion", target)
+    if aliases.get("challenger") == target:
+        registry.client.delete_registered_model_alias(registry.model_name, "challenger")
+    _announce(settings, registry, "champion", target, current)
+    log.info("promote: champion is now version %s (was %s)", target, current)
+    return target
+
+
+def rollback(settings: Settings) -> str:
+    """Return the champion alias to the version it had before the last promotion."""
+    registry = ports.model_registry(settings)
+    aliases = registry.aliases()
+    previous = aliases.get(PREVIOUS)
+    if previous is None:
+        raise RegistryError("nothing to roll back to: no previous champion is recorded")
+    current = registry.resolve("champion")
+    registry.set_alias("champion", previous)
+    registry.set_alias(PREVIOUS, current)
+    _announce(settings, registry, "champion", previous, current)
+    log.info("rollback: champion is version %s again (was %s)", previous, current)
+    return previous

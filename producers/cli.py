@@ -1,0 +1,79 @@
+"""``examgate gate`` and ``examgate enroll``: the gate camera and enrollment producers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from examgate.core.settings import load_settings
+
+
+def gate(
+    gate_id: Annotated[str, typer.Option("--gate-id", help="This gate's id (the Kafka key).")],
+    exam_id: Annotated[str, typer.Option("--exam-id", help="The exam being checked in.")],
+    source: Annotated[str, typer.Option(
+        help="Camera index (0), a video file, or a folder of images.")] = "0",
+    ids_from: Annotated[str, typer.Option(
+        help="Where claimed student ids come from: 'card' (one line per ID-card read on "
+             "stdin), 'roster' (CSV file,student_id) or 'filename' (name before '__').")] = "card",
+    roster: Annotated[Path | None, typer.Option(help="Roster CSV for --ids-from roster.")] = None,
+    inline_max_kb: Annotated[int, typer.Option(
+        help="Frames larger than this go to the object store by reference.")] = 256,
+) -> None:
+    """Publish check-ins from a gate camera, a video or a folder of images."""
+    from producers.frames import open_source
+    from producers.gate import (
+        claims_from_card_reader,
+        claims_from_filenames,
+        claims_from_roster,
+        make_gate,
+    )
+
+    settings = load_settings()
+    frames, kind = open_source(source)
+    if ids_from == "card":
+        claims = claims_from_card_reader(frames)
+    elif ids_from == "roster":
+        if roster is None:
+            raise typer.BadParameter("--ids-from roster needs --roster FILE")
+        claims = claims_from_roster(frames, roster)
+    elif ids_from == "filename":
+        claims = claims_from_filenames(frames)
+    else:
+        raise typer.BadParameter("--ids-from must be card, roster or filename")
+    producer = make_gate(settings, gate_id, exam_id, inline_max_bytes=inline_max_kb * 1024)
+    report = producer.run(claims, kind)
+    typer.echo(f"gate {gate_id}: {report.delivered} check-in(s) delivered, "
+               f"{len(report.failed)} failed")
+    for event_id, err in report.failed:
+        typer.echo(f"  NOT DELIVERED {event_id}: {err}", err=True)
+    raise typer.Exit(1 if report.failed else 0)
+
+
+def enroll(
+    roster: Annotated[Path | None, typer.Argument(
+        help="CSV with columns student_id and photos (';'-separated file names).",
+        exists=True, dir_okay=False)] = None,
+    photos: Annotated[Path | None, typer.Option(
+        help="Folder holding the roster's photos.", file_okay=False)] = None,
+    student: Annotated[str | None, typer.Option(help="One student instead of a roster.")] = None,
+    action: Annotated[str, typer.Option(
+        help="ADD appends photos, REPLACE swaps them, DELETE erases the student everywhere."
+    )] = "ADD",
+    photo: Annotated[list[Path] | None, typer.Option(
+        help="A photo for --student (repeatable).")] = None,
+    check: Annotated[bool, typer.Option(
+        help="Check each photo with the champion model before sending.")] = True,
+) -> None:
+    """Enroll students from a roster, or add, replace or delete one student."""
+    from producers.cli_enroll import run_enroll
+
+    action = action.upper()
+    if action not in {"ADD", "REPLACE", "DELETE"}:
+        raise typer.BadParameter("--action must be ADD, REPLACE or DELETE")
+    if (roster is None) == (student is None):
+        raise typer.BadParameter("give either a ROSTER file or --student")
+    code = run_enroll(load_settings(), roster, photos, student, action, photo or [], check)
+    raise typer.Exit(code)

@@ -1,0 +1,100 @@
+"""``examgate bench e2e``: sustained check-in load through the real stack.
+
+Latency is measured from the moment a check-in is published to the moment its
+decision is readable (committed) on the decisions topic.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from examgate.core.settings import Settings, load_settings
+from simulator.driver import Probe, run_through_system
+
+log = logging.getLogger("examgate.bench.e2e")
+
+
+def load_probes(settings: Settings, students: int, rate: float, duration: float, gates: int,
+                seed: int) -> tuple[list[tuple[str, list[bytes]]], list[Probe]]:
+    """A cohort and a steady stream of genuine check-ins (a different photo of each student)."""
+    from examgate.models import lfw
+    from examgate.models.bootstrap import calibration_identities
+
+    lfw_dir = settings.data.lfw_dir
+    rng = random.Random(seed)
+    people = lfw.people(lfw_dir)
+    excluded = calibration_identities(lfw_dir)
+    multi = sorted(p for p, imgs in people.items() if len(imgs) >= 2 and p not in excluded)
+    cohort = rng.sample(multi, min(students, len(multi)))
+    read = {p: [Path(n).read_bytes() for n in people[p][:2]] for p in cohort}
+    n = int(rate * duration)
+    probes = [Probe(f"gate-{i % gates + 1}", cohort[i % len(cohort)],
+                    read[cohort[i % len(cohort)]][1], i / rate, {"kind": "genuine"})
+              for i in range(n)]
+    return [(p, [read[p][0]]) for p in cohort], probes
+
+
+def run_e2e(settings: Settings, rate: float, duration: float, workers: int, students: int,
+            gates: int, seed: int) -> dict[str, Any]:
+    """Start workers, enroll, replay at ``rate`` for ``duration`` seconds, and measure."""
+    from examgate.models.bootstrap import bootstrap
+
+    version = bootstrap(settings)
+    cohort, probes = load_probes(settings, students, rate, duration, gates, seed)
+    # The timeout is long enough to drain a backlog at a few check-ins per second.
+    run = run_through_system(settings, cohort, probes, model_version=version,
+                             exam_id="bench-e2e", workers=workers,
+                             timeout=max(180.0, duration * rate / 8))
+    outcomes = run.outcomes
+    lat = np.array([o.latency_ms for o in outcomes if o.latency_ms is not None])
+    decided = [o for o in outcomes if o.received_at is not None]
+    received = [o.received_at for o in decided if o.received_at is not None]
+    span = max(received) - min(o.sent_at for o in outcomes) if received else 0.0
+    return {
+        "rate": rate, "duration_s": duration, "workers": workers, "check_ins": len(outcomes),
+        "decided": len(decided), "duplicates": run.duplicates,
+        "latency_ms_p50": float(np.percentile(lat, 50)) if lat.size else None,
+        "latency_ms_p95": float(np.percentile(lat, 95)) if lat.size else None,
+        "latency_ms_p99": float(np.percentile(lat, 99)) if lat.size else None,
+        "throughput_per_s": len(decided) / span if span > 0 else None,
+        "max_lag": max((v for _, v in run.lag_series), default=0),
+        "lag_series": run.lag_series, "model_version": version,
+    }
+
+
+app = typer.Typer(help="End-to-end load benchmark through the real stack.")
+
+
+@app.command("e2e")
+def e2e(
+    rate: Annotated[float, typer.Option(help="Check-ins per second offered.")] = 10.0,
+    duration: Annotated[float, typer.Option(help="Seconds of load.")] = 60.0,
+    workers: Annotated[int, typer.Option(help="Processor workers (a consumer group).")] = 1,
+    students: Annotated[int, typer.Option(help="Enrolled students to cycle through.")] = 100,
+    gates: Annotated[int, typer.Option(help="Gates the load is spread over.")] = 6,
+    seed: Annotated[int, typer.Option(help="Random seed of the cohort.")] = 11,
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the numbers.")] =
+        Path("results/e2e.json"),
+) -> None:
+    """Offer RATE check-ins/s for DURATION s and report latency, throughput and lag."""
+    result = run_e2e(load_settings(), rate, duration, workers, students, gates, seed)
+    table = Table(title=f"bench e2e: {rate:g}/s for {duration:g} s, {workers} worker(s)")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key in ("check_ins", "decided", "duplicates", "latency_ms_p50", "latency_ms_p95",
+                "latency_ms_p99", "throughput_per_s", "max_lag"):
+        val = result[key]
+        table.add_row(key, f"{val:.1f}" if isinstance(val, float) else str(val))
+    Console().print(table)
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps(result, indent=2))
+    typer.echo(f"written to {json_out}")
