@@ -11,7 +11,9 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -58,7 +60,17 @@ def _after_local_stack(callback: Callable[..., Any]) -> Callable[..., Any]:
         if settings.stack.autostart:
             import devstack
 
-            devstack.up(settings)
+            from examgate.models.bootstrap import calibration_embeddings
+
+            # Calibrating needs no service: on a first run it overlaps the stack's installs
+            # (the MinIO build) instead of following them. A failure here is only logged:
+            # bootstrap calibrates again, and says why, if it still needs to.
+            with ThreadPoolExecutor(1, thread_name_prefix="calibration") as pool:
+                warm = pool.submit(calibration_embeddings, settings)
+                devstack.up(settings)
+                if (error := warm.exception()) is not None:
+                    logging.getLogger("examgate.cli").warning(
+                        "calibration ahead of the stack failed: %s", error)
         return callback(*args, **kwargs)
 
     return run

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +28,9 @@ from examgate.vision.model_files import locate_model
 
 log = logging.getLogger("examgate.models.bootstrap")
 CALIBRATION_SPLIT = "pairsDevTrain.txt"
+# One maker of the calibration cache at a time within a process (the CLI warms it up in a
+# thread while the stack starts, and bootstrap may ask for it meanwhile).
+_CACHE_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -47,35 +53,73 @@ def calibration_images(lfw_dir: Path) -> list[str]:
     return sorted({n for p in lfw.read_pairs(lfw_dir / CALIBRATION_SPLIT) for n in (p.a, p.b)})
 
 
-def calibrate(settings: Settings, lfw_dir: Path, cache_dir: Path) -> Calibration:
-    """Embed the calibration images (cached per model files) and pick the thresholds."""
+def calibration_cache(settings: Settings, names: list[str]) -> Path:
+    """Where the calibration embeddings of the configured models are cached."""
+    from examgate.vision.model_files import sha256_file
+
+    v = settings.vision
+    fingerprint = (f"{sha256_file(locate_model(v.detector).path)}"
+                   f"{sha256_file(locate_model(v.embedder).path)}{v.flip_tta}"
+                   f"{v.align_method}{len(names)}")
+    key = hashlib.sha256(fingerprint.encode()).hexdigest()[:16]
+    return settings.stack.cache_dir / "calibration" / f"calibration-{key}.npz"
+
+
+def _embed_in_parallel(settings: Settings, lfw_dir: Path, names: list[str]) -> np.ndarray:
+    """Embed ``names`` on every core (one single-threaded pipeline per core; ONNX Runtime
+    releases the GIL), in the order given. Each image's embedding does not depend on
+    which worker made it."""
+    from rich.progress import Progress
+
     from examgate.vision import create_detector, create_embedder
 
     v = settings.vision
-    detector = create_detector(v.detector, score_threshold=v.detector_score_threshold,
-                               max_side=v.detect_max_side, num_threads=v.intra_op_threads)
-    embedder = create_embedder(v.embedder, flip=v.flip_tta, intra_op_threads=v.intra_op_threads)
+    workers = max(1, min(4, os.cpu_count() or 1))
+    parts = [names[i::workers] for i in range(workers)]
+    lock = threading.Lock()
+    with Progress() as bar:
+        task = bar.add_task("embedding calibration images", total=len(names))
+
+        def advance(n: int) -> None:
+            with lock:
+                bar.advance(task, n)
+
+        def embed(part: list[str]) -> np.ndarray:
+            detector = create_detector(v.detector, score_threshold=v.detector_score_threshold,
+                                       max_side=v.detect_max_side, num_threads=1)
+            embedder = create_embedder(v.embedder, flip=v.flip_tta, intra_op_threads=1)
+            return lfw.embed_images(lfw_dir, part, detector, embedder, progress=advance,
+                                    align_method=v.align_method).embeddings
+
+        with ThreadPoolExecutor(workers, thread_name_prefix="calibration") as pool:
+            done = list(pool.map(embed, parts))
+    emb = np.zeros((len(names), done[0].shape[1]), np.float32)
+    for i, part in enumerate(done):
+        emb[i::workers] = part
+    return emb
+
+
+def calibration_embeddings(settings: Settings) -> tuple[list[str], np.ndarray]:
+    """The calibration images and their embeddings: from the cache, or made (minutes) and
+    cached. Needs no running service, so it can overlap the local stack's start."""
+    lfw_dir = settings.data.lfw_dir
     names = calibration_images(lfw_dir)
-    fingerprint = (f"{detector.model_sha256}{embedder.model_sha256}{v.flip_tta}"
-                   f"{v.align_method}{len(names)}")
-    key = hashlib.sha256(fingerprint.encode()).hexdigest()[:16]
-    cache = cache_dir / f"calibration-{key}.npz"
-    if cache.is_file():
-        emb = np.load(cache)["embeddings"]
-        log.info("calibration: %d cached embeddings from %s", len(emb), cache)
-    else:
-        from rich.progress import track
-
-        it = iter(track(range(len(names)), description="embedding calibration images"))
-
-        def advance(_n: int) -> None:
-            next(it, None)
-
-        embedded = lfw.embed_images(lfw_dir, names, detector, embedder, progress=advance,
-                                    align_method=v.align_method)
-        emb = embedded.embeddings
+    cache = calibration_cache(settings, names)
+    with _CACHE_LOCK:
+        if cache.is_file():
+            emb = np.load(cache)["embeddings"]
+            log.info("calibration: %d cached embeddings from %s", len(emb), cache)
+            return names, emb
+        emb = _embed_in_parallel(settings, lfw_dir, names)
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.savez(cache, embeddings=emb)
+    return names, emb
+
+
+def calibrate(settings: Settings) -> Calibration:
+    """Pick the thresholds from every pair of the calibration images."""
+    lfw_dir = settings.data.lfw_dir
+    names, emb = calibration_embeddings(settings)
     fit = calibrate_thresholds([lfw.person_of(n) for n in names], emb)
     accept, reject = fit.accept, fit.reject
     log.info("calibration: %d genuine / %d impostor pairs; accept >= %.4f (TAR %.4f at FAR "
@@ -93,7 +137,7 @@ def bootstrap(settings: Settings, *, force: bool = False) -> str:
         log.info("bootstrap: champion already registered (version %s)", version)
         return version
     v = settings.vision
-    cal = calibrate(settings, settings.data.lfw_dir, settings.stack.cache_dir / "calibration")
+    cal = calibrate(settings)
     files = {"detector": locate_model(v.detector).path, "embedder": locate_model(v.embedder).path}
     spec = {"input": {"detector": "BGR uint8, any size (downscaled to "
                                   f"{v.detect_max_side} px for detection)",
