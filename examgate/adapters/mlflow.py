@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 
-log = logging.getLogger("examgate.adapters.mlflow")
+log = logging.getLogger("examgate.mlflow")
 MAX_PARAM_LENGTH = 500  # the limit older tracking servers enforce; longer values are cut
 MAX_TAG_LENGTH = 500
 

@@ -21,7 +21,7 @@ from examgate.adapters.mlflow import MlflowRun, mlflow_client
 from examgate.core.digest import sha256_file
 from examgate.core.policy import Thresholds
 
-log = logging.getLogger("examgate.adapters.registry")
+log = logging.getLogger("examgate.registry")
 SPEC_FILE = "examgate-model.json"
 ARTIFACT_DIR = "face-model"
 

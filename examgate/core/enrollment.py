@@ -16,7 +16,7 @@ from examgate.core.crypto import Sealer
 from examgate.core.ports import ObjectStore, Template, TemplateStore
 from examgate.core.verify import FaceAnalyzer
 
-log = logging.getLogger("examgate.core.enrollment")
+log = logging.getLogger("examgate.enrollment")
 
 
 class EnrollmentError(ValueError):

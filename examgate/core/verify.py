@@ -27,7 +27,7 @@ from examgate.core.ports import (
     TemplateStoreError,
 )
 
-log = logging.getLogger("examgate.core.verify")
+log = logging.getLogger("examgate.verify")
 
 
 @dataclass(frozen=True)

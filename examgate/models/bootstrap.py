@@ -26,7 +26,7 @@ from examgate.models import lfw
 from examgate.models.calibration import calibrate_thresholds
 from examgate.vision.model_files import locate_model
 
-log = logging.getLogger("examgate.models.bootstrap")
+log = logging.getLogger("examgate.bootstrap")
 CALIBRATION_SPLIT = "pairsDevTrain.txt"
 # One maker of the calibration cache at a time within a process (the CLI warms it up in a
 # thread while the stack starts, and bootstrap may ask for it meanwhile).

@@ -21,7 +21,7 @@ from examgate.core.enrollment import Enroller, EnrollmentError
 from examgate.core.settings import Settings
 from examgate.models.analyzer import load_analyzer
 
-log = logging.getLogger("examgate.models.promotion")
+log = logging.getLogger("examgate.promotion")
 PREVIOUS = "previous-champion"
 
 

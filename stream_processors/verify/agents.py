@@ -14,7 +14,7 @@ from stream_processors.deadletter import dead_letter
 from stream_processors.metrics import DECISIONS, END_TO_END, ERRORS, SIMILARITY, STAGE_LATENCY
 from stream_processors.runtime import Runtime
 
-log = logging.getLogger("examgate.core.verify")
+log = logging.getLogger("examgate.verify")
 STAGE = "verify"
 
 

@@ -19,7 +19,7 @@ from .object_store import ObjectStoreService
 from .process import exit_code, is_alive, is_ours, read_pid, spawn, stop, tail
 from .redis_server import RedisService
 
-log = logging.getLogger("devstack")
+log = logging.getLogger("examgate.stack")
 
 # Start order; dependents come after what they depend on.
 SERVICE_TYPES: tuple[type[Service], ...] = (

@@ -19,7 +19,7 @@ from examgate.core.settings import KafkaSettings
 
 from .clients import KafkaClients
 
-log = logging.getLogger("examgate.adapters.kafka")
+log = logging.getLogger("examgate.kafka")
 
 
 @dataclass

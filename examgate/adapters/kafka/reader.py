@@ -14,7 +14,7 @@ from examgate.core.settings import KafkaSettings
 
 from .clients import KafkaClients, private_group
 
-log = logging.getLogger("examgate.adapters.kafka")
+log = logging.getLogger("examgate.kafka")
 
 
 class EventReader:
