@@ -20,9 +20,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from examgate.core.codec import DecodedEvent
 from examgate.core.settings import Settings
 
-from . import auth, present, web
+from . import audit, auth, present, web
 from .audit import AUDIT_EVENT, Auditor
-from .auth import Authenticator, CsrfError, Forbidden, LoginRequired, User, csrf_token
+from .auth import (
+    SESSION_TARGET,
+    Authenticator,
+    CsrfError,
+    Forbidden,
+    LoginRequired,
+    LoginThrottle,
+    User,
+    csrf_token,
+)
 from .feed import Broadcaster, RecentDecisions
 from .images import ImageLinks
 from .ports import ConsolePorts
@@ -43,6 +52,7 @@ class Console:
     console: ConsoleSettings
     ports: ConsolePorts
     auth: Authenticator
+    throttle: LoginThrottle
     auditor: Auditor
     recent: RecentDecisions
     hub: Broadcaster
@@ -58,7 +68,10 @@ class Console:
         elif topic == topics.feedback and event.name == "Feedback":
             self.desk.on_feedback(event.record)
         elif topic == topics.audit and event.name == AUDIT_EVENT:
-            self.desk.on_audit(event.record)
+            record = event.record
+            if record["action"] == audit.LOGOUT and record["target"].startswith(SESSION_TARGET):
+                self.auth.revoke(record["target"].removeprefix(SESSION_TARGET))
+            self.desk.on_audit(record)
 
     def _context(self, user: User | None, extra: dict[str, Any]) -> dict[str, Any]:
         return {"title": self.console.title, "user": user, "queue_size": len(self.desk.queue),
@@ -157,7 +170,12 @@ def create_app(settings: Settings, console_settings: ConsoleSettings,
     secret = console_settings.session_secret.get_secret_value()
     console = Console(
         settings=settings, console=console_settings, ports=ports,
-        auth=Authenticator(console_settings), auditor=auditor, recent=recent, hub=hub,
+        auth=Authenticator(console_settings),
+        throttle=LoginThrottle(max_failures=console_settings.login_max_failures,
+                               window_s=console_settings.login_window_s,
+                               lockout_s=console_settings.login_lockout_s,
+                               per_client=console_settings.login_max_failures_per_client),
+        auditor=auditor, recent=recent, hub=hub,
         desk=ReviewDesk(ReviewQueue(), recent, hub, ports.events, auditor,
                         settings.kafka.topics),
         links=ImageLinks(ports.objects, ports.sealer, secret,

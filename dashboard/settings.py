@@ -90,6 +90,20 @@ class ConsoleSettings(EnvOverFileSettings):
                     "from proctors' browsers).")
     max_enrolled_photos: int = Field(3, ge=1, le=10, description="Enrolled photos shown per "
                                                                  "item.")
+    login_max_failures: int = Field(
+        5, ge=1, description="Wrong passwords for one username from one client before that "
+                             "pair is locked out for login_lockout_s.")
+    login_max_failures_per_client: int = Field(
+        20, ge=1, description="Wrong passwords from one client, any usernames, before the "
+                              "client is locked out (stops a spray over many names).")
+    login_window_s: int = Field(900, ge=10, description="Failures older than this are "
+                                                        "forgotten.")
+    login_lockout_s: int = Field(
+        300, ge=1, description="First lockout; it doubles for each further lockout within "
+                               "the window (up to an hour). A good login clears the count.")
+    password_checks_at_once: int = Field(
+        2, ge=1, le=64, description="Argon2 checks run at the same time (each takes 64 MiB); "
+                                    "more logins wait their turn.")
     timezone: str = Field("UTC", description="IANA zone the times are shown in.")
     title: str = Field("ExamGate review console", max_length=80)
 

@@ -7,6 +7,7 @@ only adds the live updates from ``/stream`` and keyboard shortcuts.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -15,7 +16,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response, Streamin
 
 from . import present
 from .auth import User, check_csrf, csrf_token, require
-from .feed import Message, matches, sse_json, sse_stream
+from .feed import Message, Subscription, matches, sse_json, sse_stream
 from .images import ImageUnavailable
 from .ports import PublishError
 from .review import VERDICTS, QueueItem, ReviewError
@@ -189,15 +190,30 @@ async def stream(request: Request, user: Viewer, exam: Exam = "",
             return sse_json({"event_id": message.data["event_id"], "row": row})
         return sse_json(message.data)
 
+    def still_valid() -> bool:
+        return console.auth.from_session(request.session) is not None
+
     async def body():
         try:
-            async for chunk in sse_stream(sub, render):
+            async for chunk in _while_valid(sub, render, still_valid):
                 yield chunk
         finally:
             console.hub.unsubscribe(sub)
 
     return StreamingResponse(body(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+async def _while_valid(sub: Subscription, render: Callable[[Message], str | None],
+                       valid: Callable[[], bool], heartbeat_s: float = 15.0
+                       ) -> AsyncIterator[str]:
+    """The stream's events while its session stays valid (not logged out, not too old); then
+    a ``logout`` event, so the page goes to the login form, and the end of the stream."""
+    async for chunk in sse_stream(sub, render, heartbeat_s):
+        if not valid():
+            yield "event: logout\ndata: {}\n\n"
+            return
+        yield chunk
 
 
 @router.get("/admin")

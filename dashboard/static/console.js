@@ -94,6 +94,11 @@
     // ended, and a reload leads to the login page.
     if (source.readyState === EventSource.CLOSED) setTimeout(() => window.location.reload(), 3000);
   });
+  // The session ended (logged out elsewhere, or too old): back to the login form.
+  source.addEventListener("logout", () => {
+    source.close();
+    window.location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search));
+  });
   source.addEventListener("decision", (e) => {
     if (page === "live") addRow(JSON.parse(e.data));
   });

@@ -7,13 +7,32 @@ and no path that lacks evidence of a match reaches ACCEPT.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import numbers
+from dataclasses import dataclass, fields
+from typing import TypeGuard
 
 ACCEPT, REVIEW, REJECT = "ACCEPT", "REVIEW", "REJECT"
 
 # Failures of the system, not of the student: a proctor decides instead.
 _FAIL_CLOSED = {"TEMPLATE_UNAVAILABLE", "MODEL_UNAVAILABLE", "FRAME_UNAVAILABLE",
                 "INTERNAL_ERROR", "INVALID_EVENT"}
+# float32 dot products of unit vectors land a hair outside [-1, 1]; a score further out is
+# not a cosine similarity at all (an unnormalised embedding), and no threshold applies to it.
+_COSINE_SLACK = 1e-3
+
+
+def _is_finite_number(value: object) -> TypeGuard[float]:
+    """A real number, not a bool, neither NaN nor infinite."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond the range of a float
+        return False
+
+
+def _is_cosine(value: object) -> TypeGuard[float]:
+    return _is_finite_number(value) and abs(value) <= 1.0 + _COSINE_SLACK
 
 
 @dataclass(frozen=True)
@@ -29,8 +48,27 @@ class Thresholds:
     replay: float = 0.97
 
     def __post_init__(self) -> None:
-        if not (-1.0 <= self.reject <= self.accept <= 1.0):
-            raise ValueError(f"need -1 <= reject ({self.reject}) <= accept ({self.accept}) <= 1")
+        # Thresholds come from stored specs (JSON reads NaN and Infinity): a model version
+        # with nonsense in them must not load, rather than decide with it.
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not _is_finite_number(value):
+                raise ValueError(f"Thresholds.{f.name} must be a finite number, got {value!r}")
+        if not 0.0 < self.accept <= 1.0:
+            # Impostor scores centre near 0: an accept threshold at or below it lets strangers in.
+            raise ValueError(f"Thresholds.accept must be in (0, 1], got {self.accept}")
+        if not -1.0 <= self.reject <= self.accept:
+            raise ValueError(f"Thresholds.reject must be in [-1, accept={self.accept}], "
+                             f"got {self.reject}")
+        if not self.accept < self.replay <= 1.0:
+            # A probe at least this close to one enrollment photo is REJECTed as a replay, so
+            # a replay threshold at or below accept would turn away clear genuine matches.
+            raise ValueError(f"Thresholds.replay must be in (accept={self.accept}, 1], "
+                             f"got {self.replay}")
+        for name in ("accept_far", "reject_far"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"Thresholds.{name} is a rate in [0, 1], "
+                                 f"got {getattr(self, name)}")
 
     def as_record(self) -> dict[str, float]:
         """The Avro ``Thresholds`` record."""
@@ -57,20 +95,37 @@ def fail_closed(reason: str, detail: str) -> Verdict:
 def decide(*, enrolled: bool, face_count: int, quality_failures: list[str] | tuple[str, ...],
            similarity: float | None, replay_similarity: float | None,
            thresholds: Thresholds) -> Verdict:
-    """Decide one check-in from what the pipeline measured."""
+    """Decide one check-in from what the pipeline measured.
+
+    A missing, non-finite or out-of-range measurement is a failure of the system:
+    REVIEW with INTERNAL_ERROR, never ACCEPT.
+    """
+    if not isinstance(thresholds, Thresholds):
+        return fail_closed("MODEL_UNAVAILABLE", "the model version has no decision thresholds")
     if not enrolled:
         return Verdict(REVIEW, "NOT_ENROLLED",
                        "no template for this student and model: check the ID card by hand")
+    if (isinstance(face_count, bool) or not isinstance(face_count, numbers.Integral)
+            or face_count < 0):
+        return fail_closed("INTERNAL_ERROR", f"face count {face_count!r} is not a count")
     if face_count == 0:
         return Verdict(REVIEW, "NO_FACE", "no face found: ask the student to face the camera")
     if face_count > 1:
         return Verdict(REVIEW, "MULTIPLE_FACES",
                        f"{face_count} faces in view: one student at a time")
+    if not isinstance(quality_failures, list | tuple):
+        return fail_closed("INTERNAL_ERROR",
+                           f"the quality checks did not report ({quality_failures!r})")
     if quality_failures:
-        return Verdict(REVIEW, "LOW_QUALITY", "image quality: " + ", ".join(quality_failures))
-    if similarity is None or not math.isfinite(similarity):
-        return fail_closed("INTERNAL_ERROR", "no similarity score was computed")
-    if replay_similarity is not None and replay_similarity >= thresholds.replay:
+        return Verdict(REVIEW, "LOW_QUALITY",
+                       "image quality: " + ", ".join(map(str, quality_failures)))
+    if not _is_cosine(similarity):
+        return fail_closed("INTERNAL_ERROR",
+                           f"no valid similarity score was computed ({similarity!r})")
+    if not _is_cosine(replay_similarity):
+        return fail_closed("INTERNAL_ERROR",
+                           f"no valid replay similarity was computed ({replay_similarity!r})")
+    if replay_similarity >= thresholds.replay:
         return Verdict(REJECT, "REPLAY_SUSPECTED",
                        f"probe is nearly identical to an enrollment photo "
                        f"({replay_similarity:.4f} >= {thresholds.replay})")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 
@@ -45,7 +46,7 @@ def test_accept_only_with_all_evidence() -> None:
                    similarity=sim, replay_similarity=replay, thresholds=T)
         if v.outcome == ACCEPT:
             assert enrolled and faces == 1 and not failures and sim >= T.accept
-            assert replay is None or replay < T.replay
+            assert replay is not None and replay < T.replay
 
 
 def test_fail_closed_never_accepts() -> None:
@@ -56,3 +57,87 @@ def test_fail_closed_never_accepts() -> None:
 def test_thresholds_validated() -> None:
     with pytest.raises(ValueError):
         Thresholds(accept=0.2, reject=0.5)
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(("kw", "field"), [
+    ({"accept": -1.0, "reject": -1.0}, "accept"),
+    ({"accept": 0.0, "reject": -0.5}, "accept"),
+    ({"accept": NAN}, "accept"),
+    ({"accept": INF}, "accept"),
+    ({"accept": 1.5, "replay": 1.0}, "accept"),
+    ({"reject": NAN}, "reject"),
+    ({"reject": -INF}, "reject"),
+    ({"reject": -1.5}, "reject"),
+    ({"reject": 0.6}, "reject"),
+    ({"replay": NAN}, "replay"),
+    ({"replay": INF}, "replay"),
+    ({"replay": 1.01}, "replay"),
+    ({"replay": 0.5}, "replay"),
+    ({"replay": 0.4}, "replay"),
+    ({"accept_far": NAN}, "accept_far"),
+    ({"accept_far": -1e-4}, "accept_far"),
+    ({"reject_far": INF}, "reject_far"),
+    ({"reject_far": 2.0}, "reject_far"),
+    ({"accept": "0.5"}, "accept"),
+    ({"replay": None}, "replay"),
+    ({"accept": True}, "accept"),
+])
+def test_thresholds_refuse_nonsense(kw, field) -> None:
+    args = dict(accept=0.5, reject=0.3, replay=0.97) | kw
+    with pytest.raises(ValueError, match=rf"\b{field}\b"):
+        Thresholds(**args)
+
+
+def test_thresholds_edges_are_valid() -> None:
+    Thresholds(accept=1e-9, reject=-1.0, replay=1.0, accept_far=0.0, reject_far=1.0)
+    Thresholds(accept=0.5, reject=0.5, replay=0.5000001)
+
+
+def test_stored_thresholds_refused_when_a_version_loads() -> None:
+    """The registry builds Thresholds from a JSON spec; JSON happily parses NaN and Infinity."""
+    from examgate.adapters.registry import _thresholds_from
+
+    good = {"accept": 0.5, "reject": 0.3, "accept_far": 1e-4, "reject_far": 1e-3, "replay": 0.97}
+    assert _thresholds_from(json.loads(json.dumps({"thresholds": good}))).replay == 0.97
+    for broken in ('"replay": NaN', '"accept": -1', '"reject": Infinity', '"replay": 0.4'):
+        key = broken.split(":")[0].strip('"')
+        spec = json.loads(json.dumps({"thresholds": good}).replace(
+            f'"{key}": {json.dumps(good[key])}', broken))
+        with pytest.raises(ValueError, match=key):
+            _thresholds_from(spec)
+
+
+@pytest.mark.parametrize("kw", [
+    {"replay_similarity": NAN},
+    {"replay_similarity": -INF},
+    {"replay_similarity": None},
+    {"replay_similarity": "0.1"},
+    {"replay_similarity": -1.5},
+    {"similarity": INF},
+    {"similarity": -INF},
+    {"similarity": True},
+    {"similarity": "0.9"},
+    {"similarity": 5.0},
+    {"similarity": 10**400},
+    {"face_count": -1},
+    {"face_count": None},
+    {"face_count": 1.0},
+    {"quality_failures": None},
+])
+def test_broken_or_missing_measurements_fail_closed(kw) -> None:
+    verdict = _decide(**kw)
+    assert (verdict.outcome, verdict.reason) == (REVIEW, "INTERNAL_ERROR")
+    assert verdict.detail
+
+
+def test_missing_thresholds_fail_closed() -> None:
+    verdict = _decide(thresholds=None)
+    assert (verdict.outcome, verdict.reason) == (REVIEW, "MODEL_UNAVAILABLE")
+
+
+def test_quality_failure_names_of_any_type_still_give_a_verdict() -> None:
+    verdict = _decide(quality_failures=[3, None])
+    assert (verdict.outcome, verdict.reason) == (REVIEW, "LOW_QUALITY")

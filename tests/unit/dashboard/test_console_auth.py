@@ -42,14 +42,20 @@ def test_authenticator(console_settings: ConsoleSettings, passwords: Pw) -> None
     assert auth.authenticate("pat", passwords["ada"]) is None
     assert auth.authenticate("nobody", "x") is None
     now = time.time()
-    assert auth.from_session({"user": "pat", "role": "proctor", "since": now}) == user
+    session = auth.start_session(user)
+    assert auth.from_session(session) == user
     # A role changed in the settings since login no longer counts.
-    assert auth.from_session({"user": "pat", "role": "admin", "since": now}) is None
-    assert auth.from_session({"user": "pat", "role": "proctor"}) is None
+    assert auth.from_session({**session, "role": "admin"}) is None
+    assert auth.from_session({"user": "pat", "role": "proctor", "sid": "s"}) is None
+    # A cookie without a session id (made before logouts could revoke one) no longer counts.
+    assert auth.from_session({"user": "pat", "role": "proctor", "since": now}) is None
+    auth.revoke(session["sid"])
+    assert auth.from_session(session) is None
     assert auth.from_session({}) is None
     # Activity keeps the cookie alive, but not past the session's age limit.
     old = now - console_settings.session_max_age_s - 1
-    assert auth.from_session({"user": "pat", "role": "proctor", "since": old}) is None
+    assert auth.from_session({"user": "pat", "role": "proctor", "since": old,
+                              "sid": "s"}) is None
 
 
 def test_roles() -> None:
