@@ -219,7 +219,13 @@ def _main(
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    from examgate.core.settings import SettingsError
+
+    try:
+        app()
+    except SettingsError as exc:  # a configuration mistake: say what, no traceback
+        typer.echo(f"examgate: {exc}", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

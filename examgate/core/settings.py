@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -66,7 +66,7 @@ class KafkaSettings(Section):
     sasl_mechanism: str | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
-    topics: TopicSettings = TopicSettings()
+    topics: TopicSettings = Field(default_factory=TopicSettings)
     processor_group: str = Field("examgate-processors",
                                  description="Consumer group of the processor workers.")
 
@@ -229,7 +229,7 @@ class VisionSettings(Section):
     align_method: str = Field(
         default="lsq", description="Five-point fit: lsq (all points) or lmeds (robust)."
     )
-    quality: QualitySettings = QualitySettings()
+    quality: QualitySettings = Field(default_factory=QualitySettings)
 
     @field_validator("model_cache_dir")
     @classmethod
@@ -263,13 +263,13 @@ class Settings(EnvOverFileSettings):
         extra="forbid",
     )
 
-    kafka: KafkaSettings = KafkaSettings()
-    redis: RedisSettings = RedisSettings()
-    object_store: ObjectStoreSettings = ObjectStoreSettings()
-    mlflow: MlflowSettings = MlflowSettings()
-    stack: StackSettings = StackSettings()
-    data: DataSettings = DataSettings()
-    vision: VisionSettings = VisionSettings()
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    object_store: ObjectStoreSettings = Field(default_factory=ObjectStoreSettings)
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
+    stack: StackSettings = Field(default_factory=StackSettings)
+    data: DataSettings = Field(default_factory=DataSettings)
+    vision: VisionSettings = Field(default_factory=VisionSettings)
     template_key: SecretStr = Field(
         SecretStr("ZXhhbWdhdGUtZGV2LWtleS0zMi1ieXRlcy1sb25nISE="),
         description="Base64 AES-256 key that encrypts templates and enrollment images at rest.",
@@ -299,4 +299,16 @@ def load_settings(config_file: str | Path | None = None) -> Settings:
     """Read settings from ``config_file`` (or ``$EXAMGATE_CONFIG``) and the environment."""
     path = config_file or os.environ.get("EXAMGATE_CONFIG")
     data = read_settings_file(Path(path)) if path else {}
-    return Settings(**data)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise SettingsError(describe_errors(exc, "settings")) from None
+
+
+def describe_errors(exc: ValidationError, what: str) -> str:
+    """A validation error as lines of ``where: what is wrong``, never the rejected values
+    (a mistyped variable may hold a password)."""
+    lines = [f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+             for err in exc.errors(include_input=False, include_url=False)]
+    return (f"invalid {what} ({len(lines)} problem(s); environment variables are "
+            f"EXAMGATE_<SECTION>__<KEY>):\n  " + "\n  ".join(lines))

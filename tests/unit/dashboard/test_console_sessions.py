@@ -15,19 +15,18 @@ from examgate.core.codec import DecodedEvent
 HTML = {"accept": "text/html"}
 
 
-def _logout(client: TestClient) -> None:
-    from conftest import _csrf_of
-
+def _logout(client: TestClient, csrf_of: Callable[[str], str]) -> None:
     page = client.get("/review", headers=HTML)
     assert page.status_code == 200
-    resp = client.post("/logout", data={"csrf": _csrf_of(page.text)}, follow_redirects=False)
+    resp = client.post("/logout", data={"csrf": csrf_of(page.text)}, follow_redirects=False)
     assert resp.status_code == 303
 
 
-def test_a_saved_cookie_is_worthless_after_logout(login: Callable[[str], TestClient]) -> None:
+def test_a_saved_cookie_is_worthless_after_logout(login: Callable[[str], TestClient],
+                                                  csrf_of: Callable[[str], str]) -> None:
     client = login("pat")
     saved = dict(client.cookies)
-    _logout(client)
+    _logout(client, csrf_of)
     client.cookies.clear()
     client.cookies.update(saved)  # someone replays the cookie copied before the logout
     resp = client.get("/review", headers=HTML, follow_redirects=False)
