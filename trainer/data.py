@@ -27,6 +27,7 @@ import torch
 
 from trainer.config import TrainConfig, load_config
 from trainer.crops import align_files
+from trainer.feedback import checked_key
 from trainer.splits import check_disjoint, evaluation_identities, training_identities
 
 log = logging.getLogger("trainer.data")
@@ -179,8 +180,10 @@ def read_manifest(path: Path) -> list[FeedbackSample]:
         key, identity = item.get("key"), item.get("identity")
         if not (isinstance(key, str) and key and isinstance(identity, str) and identity):
             raise ValueError(f"{path}: sample {i} needs a non-empty key and identity")
-        if key.startswith("/") or ".." in Path(key).parts:
-            raise ValueError(f"{path}: sample {i} key {key!r} leaves the folder")
+        try:
+            checked_key(key)
+        except ValueError as exc:
+            raise ValueError(f"{path}: sample {i}: {exc}") from None
         samples.append(FeedbackSample(key, identity))
     return samples
 

@@ -29,6 +29,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import PurePosixPath
 from typing import Any
 
 from examgate.core.codec import CodecError, EventCodec
@@ -47,6 +48,13 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 Record = dict[str, Any]
 
+
+
+def checked_key(key: str) -> str:
+    """``key`` if it names a file inside the manifest's folder, else ValueError."""
+    if not key or key.startswith("/") or ".." in PurePosixPath(key).parts:
+        raise ValueError(f"key {key!r} leaves the folder")
+    return key
 
 class TopicSource(abc.ABC):
     """Port: every committed record value of a topic, from its beginning to its current end."""

@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from examgate.core.ports import ObjectStore
 from examgate.core.settings import Settings
 from trainer.conditions import TRANSFORM_CONDITIONS, alter
 from trainer.config import TrainConfig
+from trainer.feedback import checked_key
 
 if TYPE_CHECKING:
     from trainer.data import FaceSet  # torch: imported only when a set is built
@@ -43,12 +45,19 @@ def fetch_feedback(settings: Settings, feedback: bool | int, run_dir: Path
     else:
         version = int(feedback)
         manifest = json.loads(objects.get(bucket, f"feedback/v{version}/manifest.json"))
-    folder = run_dir / "feedback" / f"v{version}"
-    for sample in manifest["samples"]:
-        path = folder / sample["key"]
+    write_samples(objects, bucket, manifest, run_dir / "feedback" / f"v{version}")
+    return version, manifest
+
+
+def write_samples(objects: ObjectStore, bucket: str, manifest: dict[str, Any],
+                  folder: Path) -> None:
+    """Copy a manifest's samples from the object store into ``folder``; a key that would
+    land outside it (absolute, or with ``..``) is refused before anything is written."""
+    keys = [checked_key(sample["key"]) for sample in manifest["samples"]]
+    for key, sample in zip(keys, manifest["samples"], strict=True):
+        path = folder / key
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(objects.get(bucket, sample["object_key"]))
-    return version, manifest
 
 
 def training_set(cfg: TrainConfig, manifest: dict[str, Any] | None, targets: Sequence[str],
