@@ -12,10 +12,18 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,6 +31,11 @@ from pydantic_settings import (
 )
 
 from examgate.core.paths import user_cache_dir
+
+# Public development defaults: they let a laptop stack start with no set-up, and
+# `environment: production` refuses them.
+DEV_TEMPLATE_KEY = "ZXhhbWdhdGUtZGV2LWtleS0zMi1ieXRlcy1sb25nISE="
+DEV_OBJECT_STORE_SECRET = "examgate-dev-secret"
 
 
 def _absolute(path: Path) -> Path:
@@ -47,6 +60,11 @@ class TopicSettings(Section):
     model_events: str = "model.events"
     audit: str = "audit.events"
     dlq_suffix: str = Field(".dlq", description="Dead-letter topic = source topic + this suffix.")
+    dlq_payload_max_bytes: int = Field(
+        256 * 1024, ge=0, le=300_000,
+        description="A dead letter keeps the failed record's bytes (and key) up to this size; "
+        "above it, only their SHA-256, size and topic/partition/offset. The payload, the key "
+        "and the record's Kafka key together stay under the producer's 1 MB message limit.")
     partitions: int = Field(3, ge=1, description="Partitions of the check-in and decision topics.")
     replication_factor: int = Field(1, ge=1)
 
@@ -98,7 +116,7 @@ class ObjectStoreSettings(Section):
 
     endpoint: str = "127.0.0.1:9000"
     access_key: str = "examgate"
-    secret_key: SecretStr = SecretStr("examgate-dev-secret")
+    secret_key: SecretStr = SecretStr(DEV_OBJECT_STORE_SECRET)
     secure: bool = False
     region: str | None = None
     bucket_enrollment: str = "examgate-enrollment"
@@ -270,10 +288,27 @@ class Settings(EnvOverFileSettings):
     stack: StackSettings = Field(default_factory=StackSettings)
     data: DataSettings = Field(default_factory=DataSettings)
     vision: VisionSettings = Field(default_factory=VisionSettings)
+    environment: Literal["development", "production"] = Field(
+        "development", description=(
+            "production refuses the public development secrets below (template key, "
+            "object-store secret); the Kubernetes production overlay sets it."))
     template_key: SecretStr = Field(
-        SecretStr("ZXhhbWdhdGUtZGV2LWtleS0zMi1ieXRlcy1sb25nISE="),
+        SecretStr(DEV_TEMPLATE_KEY),
         description="Base64 AES-256 key that encrypts templates and enrollment images at rest.",
     )
+
+    @model_validator(mode="after")
+    def _no_development_secrets_in_production(self) -> Settings:
+        if self.environment != "production":
+            return self
+        public = [name for name, value, dev in (
+            ("template_key", self.template_key, DEV_TEMPLATE_KEY),
+            ("object_store.secret_key", self.object_store.secret_key, DEV_OBJECT_STORE_SECRET),
+        ) if value.get_secret_value() == dev]
+        if public:
+            raise ValueError(f"production refuses the public development value of "
+                             f"{', '.join(public)}: set your own (from a secret store)")
+        return self
 
 
 

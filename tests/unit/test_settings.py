@@ -37,3 +37,20 @@ def test_relative_paths_are_taken_from_the_working_directory(
     s = load_settings()
     assert s.data.lfw_dir == tmp_path / "faces" / "lfw"
     assert s.stack.state_dir == tmp_path / ".state"
+
+
+def test_production_refuses_the_public_development_secrets(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The template key and object-store secret have public defaults: fine on a laptop,
+    refused where real students' faces are kept (review finding 11)."""
+    monkeypatch.setenv("EXAMGATE_ENVIRONMENT", "production")
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert "template_key" in str(err.value) and "object_store.secret_key" in str(err.value)
+    monkeypatch.setenv("EXAMGATE_TEMPLATE_KEY", "a" * 43 + "=")
+    monkeypatch.setenv("EXAMGATE_OBJECT_STORE__SECRET_KEY", "a-real-secret-from-a-vault")
+    assert load_settings().environment == "production"
+
+
+def test_development_keeps_working_with_the_defaults() -> None:
+    assert load_settings().environment == "development"
