@@ -139,8 +139,14 @@ class ModelRegistry:
                 raise RegistryError(f"{self.model_name} v{version}: {meta['name']} is missing "
                                     "or does not match its SHA-256 (cache cleared; retry)")
             files[role] = path
+        try:
+            thresholds = _thresholds_from(spec)
+        except (KeyError, TypeError, ValueError) as exc:
+            # A version whose thresholds are broken never decides anything.
+            raise RegistryError(f"{self.model_name} v{version}: invalid thresholds: "
+                                f"{exc}") from exc
         return ModelBundle(self.model_name, version, spec["detector"], spec["embedder"], files,
-                           _thresholds_from(spec), spec)
+                           thresholds, spec)
 
     def set_alias(self, alias: str, version: str) -> None:
         """Point ``alias`` at ``version``."""

@@ -45,7 +45,7 @@ def test_accept_only_with_all_evidence() -> None:
         v = decide(enrolled=enrolled, face_count=faces, quality_failures=failures,
                    similarity=sim, replay_similarity=replay, thresholds=T)
         if v.outcome == ACCEPT:
-            assert enrolled and faces == 1 and not failures and sim >= T.accept
+            assert enrolled and faces == 1 and not failures and sim is not None and sim >= T.accept
             assert replay is not None and replay < T.replay
 
 

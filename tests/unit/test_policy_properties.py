@@ -21,7 +21,6 @@ cosines = st.floats(-1.0, 1.0)
 junk = st.one_of(st.none(), st.just(math.nan), st.just(math.inf), st.just(-math.inf),
                  st.floats(), st.integers(), st.booleans(), st.text(max_size=3),
                  st.floats(-1.01, 1.01))
-scores = st.one_of(cosines, cosines, junk)  # weighted towards real scores, so ACCEPT happens
 
 
 @st.composite
@@ -35,17 +34,28 @@ def valid_thresholds(draw: st.DrawFn) -> Thresholds:
                       accept_far=draw(fars), reject_far=draw(fars))
 
 
-inputs = st.fixed_dictionaries({
-    "enrolled": st.one_of(st.booleans(), st.none()),
-    "face_count": st.one_of(st.integers(-2, 4), st.just(1), st.none(), st.booleans(),
-                            st.floats(0, 2)),
-    "quality_failures": st.one_of(st.just([]), st.just(()), st.none(), st.text(max_size=3),
+# What a broken pipeline or a wrong caller could pass for each argument.
+JUNK = {
+    "enrolled": st.one_of(st.just(False), st.none()),
+    "face_count": st.one_of(st.integers(-2, 4), st.none(), st.booleans(), st.floats(0, 2)),
+    "quality_failures": st.one_of(st.none(), st.text(max_size=3),
                                   st.lists(st.sampled_from(["BLURRY", "DARK", "SMALL"]),
-                                           max_size=2)),
-    "similarity": scores,
-    "replay_similarity": scores,
-    "thresholds": st.one_of(valid_thresholds(), valid_thresholds(), st.none()),
-})
+                                           min_size=1, max_size=2)),
+    "similarity": junk,
+    "replay_similarity": junk,
+    "thresholds": st.none(),
+}
+
+
+@st.composite
+def inputs(draw: st.DrawFn) -> dict:
+    """A clean check-in (real scores, one face, enrolled), with some arguments spoiled."""
+    kw = {"enrolled": True, "face_count": 1, "quality_failures": draw(st.sampled_from([[], ()])),
+          "similarity": draw(cosines), "replay_similarity": draw(cosines),
+          "thresholds": draw(valid_thresholds())}
+    for name in draw(st.sets(st.sampled_from(sorted(JUNK)), max_size=3)):
+        kw[name] = draw(JUNK[name])
+    return kw
 
 
 def _is_finite_real(value: object) -> bool:
@@ -54,7 +64,7 @@ def _is_finite_real(value: object) -> bool:
 
 
 @PROPS
-@given(inputs)
+@given(inputs())
 def test_every_input_gets_a_verdict_with_a_known_reason(kw: dict) -> None:
     verdict = decide(**kw)
     assert isinstance(verdict, Verdict)
@@ -64,7 +74,7 @@ def test_every_input_gets_a_verdict_with_a_known_reason(kw: dict) -> None:
 
 
 @PROPS
-@given(inputs)
+@given(inputs())
 def test_accept_needs_every_piece_of_evidence(kw: dict) -> None:
     verdict = decide(**kw)
     if verdict.outcome != ACCEPT:
@@ -81,7 +91,7 @@ def test_accept_needs_every_piece_of_evidence(kw: dict) -> None:
 
 
 @PROPS
-@given(inputs, st.one_of(st.none(), st.just(math.nan), st.just(math.inf), st.just(-math.inf)))
+@given(inputs(), st.one_of(st.none(), st.just(math.nan), st.just(math.inf), st.just(-math.inf)))
 def test_a_missing_or_non_finite_score_never_accepts(kw: dict, bad: float | None) -> None:
     for field in ("similarity", "replay_similarity"):
         assert decide(**(kw | {field: bad})).outcome != ACCEPT
