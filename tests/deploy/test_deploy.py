@@ -464,3 +464,14 @@ def test_probe_checks_and_forwards_loopback_metrics() -> None:
     finally:
         server.shutdown()
         thread.join(5)
+
+
+@pytest.mark.parametrize("overlay", ["dev", "production"])
+def test_console_serves_frames_itself_in_kubernetes(rendered: dict[str, list[Doc]],
+                                                    overlay: str) -> None:
+    """Browsers cannot reach http://minio:9000 inside the cluster: presigned links to it would
+    show broken images, so the console proxies frames (review finding 12)."""
+    console = _one(rendered[overlay], "Deployment", "console")
+    env = {e["name"]: e.get("value") for e in
+           console["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env.get("EXAMGATE_CONSOLE_FRAME_LINKS") == "proxy"
