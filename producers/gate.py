@@ -19,6 +19,7 @@ from examgate.core import events
 from examgate.core.codec import EventCodec
 from examgate.core.ports import ObjectStore
 from examgate.core.settings import Settings
+from examgate.core.verify import GATE_UPLOADS
 from producers.frames import Frame
 
 log = logging.getLogger("examgate.gate")
@@ -81,7 +82,7 @@ class GateProducer:
         if len(frame.data) <= self.config.inline_max_bytes:
             return events.inline_frame(frame.data, frame.content_type)
         bucket = self.settings.object_store.bucket_frames
-        key = f"incoming/{self.config.gate_id}/{event_id}"
+        key = f"{GATE_UPLOADS}/{self.config.gate_id}/{event_id}"
         self.objects.put(bucket, key, frame.data, frame.content_type)
         return events.object_ref(bucket, key, frame.data, frame.content_type)
 

@@ -68,13 +68,20 @@ class Workers:
     """Processor workers as child processes (a consumer group of ``n``)."""
 
     def __init__(self, settings: Settings, n: int, log_dir: Path,
-                 slices: str = "verify,enroll", first_metrics_port: int = 9400) -> None:
+                 slices: str = "verify,enroll", first_metrics_port: int = 9400,
+                 restart: bool = False) -> None:
         self.settings = settings
         self.n = n
         self.log_dir = log_dir
         self.slices = slices
         self.first_port = first_metrics_port
         self.procs: list[subprocess.Popen] = []
+        # As Kubernetes would: a worker that exits is started again under the same id, which
+        # fences its predecessor's open transaction.
+        self.restart = restart
+        self.restarts = 0
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     def start_one(self, index: int) -> subprocess.Popen:
         """Start worker ``index`` (logs to ``log_dir/worker-<index>.log``)."""
@@ -84,17 +91,35 @@ class Workers:
                "--metrics-port", str(self.first_port + index), "--worker-id", f"w{index}"]
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
                                 env=dict(os.environ), start_new_session=True)
-        self.procs.append(proc)
+        if index < len(self.procs):
+            self.procs[index] = proc
+        else:
+            self.procs.append(proc)
         return proc
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(1.0):
+            for index, proc in enumerate(list(self.procs)):
+                if proc.poll() is not None and not self._stopping.is_set():
+                    log.warning("worker %d exited (code %s); starting it again, see %s",
+                                index, proc.returncode, self.log_dir / f"worker-{index}.log")
+                    self.start_one(index)
+                    self.restarts += 1
 
     def __enter__(self) -> Workers:
         for i in range(self.n):
             self.start_one(i)
         log.info("started %d processor worker(s); logs in %s", self.n, self.log_dir)
+        if self.restart:
+            self._watcher = threading.Thread(target=self._watch, name="workers", daemon=True)
+            self._watcher.start()
         return self
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
         """Stop every worker (SIGKILL after ``timeout``)."""
+        self._stopping.set()
+        if self._watcher is not None:
+            self._watcher.join(5)
         for p in self.procs:
             if p.poll() is None:
                 p.send_signal(sig)

@@ -8,6 +8,7 @@ from confluent_kafka import Consumer
 
 from examgate.adapters.eos import TransactionalProcessor
 from examgate.adapters.kafka import Topics
+from stream_processors.deadletter import dead_letter
 from stream_processors.metrics import CONSUMER_LAG
 from stream_processors.runtime import Runtime
 
@@ -43,4 +44,6 @@ def create_app(rt: Runtime, slices: tuple[str, ...] = SLICES) -> TransactionalPr
         kafka, handlers, group_id=kafka.processor_group,
         # Stable per worker name: a restarted worker fences its dead predecessor at once.
         transactional_id=f"{kafka.processor_group}-{rt.worker_id}",
-        on_batch=_record_lag)
+        on_batch=_record_lag,
+        # Dead letters the loop makes itself are counted and logged like the slices' own.
+        dead_letters=partial(dead_letter, kafka.topics, rt.codec))

@@ -24,3 +24,10 @@ MODEL_VERSION = Gauge("examgate_model_loaded", "1 for each model version loaded,
                       ["alias", "version"])
 MODEL_RELOAD_FAILURES = Counter("examgate_model_reload_failures_total",
                                 "Model reloads that failed (the old model stays in use).")
+MODEL_EVENTS_IGNORED = Counter("examgate_model_events_ignored_total",
+                               "ModelChanged events not acted on: the registry says otherwise, "
+                               "or the event is invalid.", ["reason"])
+ENROLL_STORE_FAILURES = Counter("examgate_enroll_store_failures_total",
+                                "Failed store calls of the enroll slice, by store and by what "
+                                "followed: retry, give_up (dead letter) or skip (store presumed "
+                                "down, not called).", ["store", "then"])

@@ -1,7 +1,8 @@
 """What a processor needs at run time: ports, loaded models and the codec, built once in main().
 
 Models come from the registry by alias; a ModelChanged event swaps them in place
-without a restart, and the swap is atomic for the verifier (one attribute write).
+without a restart, and the swap is atomic for the verifier (one attribute write). A
+model that fails to load is logged and counted, and the current one keeps serving.
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
-from examgate.adapters.registry import ModelRegistry, RegistryError
+from examgate.adapters.registry import ModelRegistry
 from examgate.core.codec import EventCodec
 from examgate.core.enrollment import Enroller
 from examgate.core.ports import ObjectStore, TemplateStore
@@ -33,6 +35,8 @@ class Runtime:
     enroller: Enroller
     worker_id: str
     analyzer_factory: object = None  # callable(bundle) -> FaceAnalyzer
+    # What a slice keeps from one record to the next (the enroll slice: its guarded stores).
+    slice_state: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def analyzers(self) -> list[FaceAnalyzer]:
@@ -44,18 +48,20 @@ class Runtime:
 
     def reload(self, alias: str, version: str | None = None,
                canary_fraction: float = 0.0) -> bool:
-        """Load ``alias`` (or a version) from the registry and swap it in; False on failure."""
+        """Load ``version`` (by default the one ``alias`` points at) and swap it in as
+        ``alias``; on any failure, log why, count it and keep the current model (False)."""
         from stream_processors.metrics import MODEL_RELOAD_FAILURES, MODEL_VERSION
 
         if self.registry is None or self.analyzer_factory is None:
             return False
         try:
-            bundle = self.registry.load(version or alias)
+            version = version or self.registry.resolve(alias)
+            bundle = self.registry.load(version)
             analyzer = self.analyzer_factory(bundle)  # type: ignore[operator]
-        except (RegistryError, OSError, ValueError, RuntimeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - registry, spec, ONNX, OpenCV: all mean "not now"
             MODEL_RELOAD_FAILURES.inc()
-            log.error("model reload: %s -> %s failed, keeping the current model: %s",
-                      alias, version, exc)
+            log.error("model reload: %s version %s failed to load, keeping the current model: "
+                      "%s: %s", alias, version or "?", type(exc).__name__, exc)
             return False
         with self._lock:
             old = (self.verifier.champion if alias == "champion" else self.verifier.challenger)

@@ -43,6 +43,11 @@ def ensure_buckets(cfg: ObjectStoreSettings, client: Minio | None = None) -> lis
     return created
 
 
+def _too_large(bucket: str, key: str, size: int | None, max_bytes: int) -> str:
+    size_is = "" if size is None else f" {size} bytes,"
+    return f"{bucket}/{key} is{size_is} over the {max_bytes}-byte limit"
+
+
 class MemoryObjectStore(ObjectStore):
     """In-memory store for unit tests."""
 
@@ -65,6 +70,17 @@ class MemoryObjectStore(ObjectStore):
             return self.objects[(bucket, key)]
         except KeyError as exc:
             raise ObjectStoreError(f"no object {bucket}/{key}") from exc
+
+    def get_at_most(self, bucket: str, key: str, max_bytes: int) -> bytes:
+        """The bytes at ``bucket/key``, refused when there are more than ``max_bytes``."""
+        self._check()
+        try:
+            data = self.objects[(bucket, key)]
+        except KeyError as exc:
+            raise ObjectStoreError(f"no object {bucket}/{key}") from exc
+        if len(data) > max_bytes:
+            raise ObjectStoreError(_too_large(bucket, key, len(data), max_bytes))
+        return data
 
     def delete_prefix(self, bucket: str, prefix: str) -> int:
         self._check()
@@ -112,6 +128,33 @@ class S3ObjectStore(ObjectStore):
             if resp is not None:
                 resp.close()
                 resp.release_conn()
+
+    def get_at_most(self, bucket: str, key: str, max_bytes: int) -> bytes:
+        """The bytes at ``bucket/key``, refused when there are more than ``max_bytes``.
+
+        The size is asked first, so a huge object is never downloaded; the read itself
+        asks for one byte past the cap, so an object replaced in between is caught too.
+        """
+        from minio.error import MinioException
+
+        resp = None
+        try:
+            size = self._c.stat_object(bucket, key).size
+            if size is not None and size > max_bytes:
+                raise ObjectStoreError(_too_large(bucket, key, size, max_bytes))
+            if size == 0:
+                return b""  # a range cannot be asked of an empty object
+            resp = self._c.get_object(bucket, key, offset=0, length=max_bytes + 1)
+            data = resp.read(max_bytes + 1)
+        except (MinioException, OSError) as exc:
+            raise ObjectStoreError(f"get {bucket}/{key}: {exc}") from exc
+        finally:
+            if resp is not None:
+                resp.close()
+                resp.release_conn()
+        if len(data) > max_bytes:
+            raise ObjectStoreError(_too_large(bucket, key, None, max_bytes))
+        return data
 
     def delete_prefix(self, bucket: str, prefix: str) -> int:
         from minio.deleteobjects import DeleteObject

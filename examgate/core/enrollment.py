@@ -6,13 +6,14 @@ be rebuilt for a new model version before it is promoted.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from examgate.core.crypto import Sealer
+from examgate.core.crypto import DecryptionError, Sealer
 from examgate.core.ports import ObjectStore, Template, TemplateStore
 from examgate.core.verify import FaceAnalyzer
 
@@ -26,6 +27,21 @@ class EnrollmentError(ValueError):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+
+
+class StoredPhotoUnreadable(EnrollmentError):
+    """A stored enrollment photo no longer decrypts (sealed under an earlier template key, or
+    altered); nothing can be built on it, and only a REPLACE (or DELETE) gets past it."""
+
+    def __init__(self, student_id: str, key: str) -> None:
+        super().__init__(
+            "STORED_PHOTO_UNREADABLE",
+            f"the stored enrollment photo {key} of {student_id} cannot be decrypted with the "
+            "current template key (enrolled before a key change, or altered); ADD and "
+            "re-embedding need it, and retrying will not help: re-enroll the student with "
+            "REPLACE and fresh photos")
+        self.student_id = student_id
+        self.key = key
 
 
 @dataclass(frozen=True)
@@ -54,8 +70,13 @@ def check_photo(analyzer: FaceAnalyzer | None, data: bytes) -> str | None:
     return None
 
 
+def _request_prefix(student_id: str, event_id: str) -> str:
+    """Where the images of one enrollment request are stored."""
+    return f"students/{student_id}/{event_id}-"
+
+
 def _image_key(student_id: str, event_id: str, index: int) -> str:
-    return f"students/{student_id}/{event_id}-{index}.jpg.enc"
+    return f"{_request_prefix(student_id, event_id)}{index}.jpg.enc"
 
 
 class Enroller:
@@ -69,11 +90,33 @@ class Enroller:
         self.bucket = enrollment_bucket
         self.frames_bucket = frames_bucket
 
-    def stored_images(self, student_id: str) -> list[bytes]:
-        """The student's enrollment images, decrypted (for re-embedding)."""
+    def fetch_image(self, image: dict[str, Any]) -> bytes:
+        """One image of a request: inline, or from the object store with its checksum checked.
+
+        A missing or altered object is the request's fault (EnrollmentError); only a store
+        that does not answer raises ObjectStoreError, the one failure worth retrying.
+        """
+        if "data" in image:
+            return image["data"]
+        bucket, key = image["bucket"], image["key"]
+        if key not in self.objects.keys(bucket, key):
+            raise EnrollmentError("IMAGE_MISSING", f"{bucket}/{key} does not exist")
+        data = self.objects.get(bucket, key)
+        if hashlib.sha256(data).hexdigest() != image["sha256"]:
+            raise EnrollmentError("IMAGE_CORRUPT", f"{bucket}/{key} fails its SHA-256 check")
+        return data
+
+    def stored_images(self, student_id: str, *, skip_event: str | None = None) -> list[bytes]:
+        """The student's enrollment images, decrypted (for re-embedding), leaving out those
+        stored by request ``skip_event``; StoredPhotoUnreadable when one does not decrypt."""
         out = []
         for key in self.objects.keys(self.bucket, f"students/{student_id}/"):
-            out.append(self.sealer.open(self.objects.get(self.bucket, key), key))
+            if skip_event is not None and key.startswith(_request_prefix(student_id, skip_event)):
+                continue
+            try:
+                out.append(self.sealer.open(self.objects.get(self.bucket, key), key))
+            except DecryptionError as exc:
+                raise StoredPhotoUnreadable(student_id, key) from exc
         return out
 
     def build_template(self, analyzer: FaceAnalyzer, student_id: str,
@@ -81,7 +124,13 @@ class Enroller:
         """Embed every usable image; refuse when none has exactly one good face."""
         embeddings, thumbs, problems = [], [], []
         for i, image in enumerate(images):
-            a = analyzer.analyse(image)
+            try:
+                a = analyzer.analyse(image)
+            except Exception as exc:  # noqa: BLE001 - a photo the pipeline chokes on is unusable
+                log.warning("enroll: image %d of %s: the face pipeline failed", i, student_id,
+                            exc_info=True)
+                problems.append(f"image {i}: analysis failed: {type(exc).__name__}: {exc}")
+                continue
             if a.error or a.embedding is None or a.face_count != 1 or a.quality_failures:
                 why = a.error or ("NO_FACE" if a.face_count == 0 else
                                   "MULTIPLE_FACES" if a.face_count > 1 else
@@ -105,7 +154,9 @@ class Enroller:
             return EnrollmentResult(student, action, 0, ())
         if not images:
             raise EnrollmentError("NO_USABLE_IMAGE", f"{action} without images")
-        previous = self.stored_images(student) if action == "ADD" else []
+        # A replayed ADD finds its own photos already stored: they must not count twice.
+        previous = (self.stored_images(student, skip_event=request["event_id"])
+                    if action == "ADD" else [])
         templates = [self.build_template(a, student, previous + images) for a in analyzers]
         if action == "REPLACE":
             self.objects.delete_prefix(self.bucket, f"students/{student}/")

@@ -95,21 +95,31 @@ def dead_letter_reasons() -> frozenset[str]:
 
 
 DEAD_LETTER_DETAIL_MAX = 2000  # characters of the failure's description that are kept
+# The default cap on the bytes a dead letter keeps (``kafka.topics.dlq_payload_max_bytes``).
+DEAD_LETTER_PAYLOAD_MAX = 256 * 1024
 
 
 def dead_letter(*, source_topic: str, source_partition: int, source_offset: int,
                 key: bytes | None, payload: bytes, reason_code: str, reason_detail: str,
-                stage: str) -> Record:
-    """A DeadLetter record keeping the original bytes and why they failed.
+                stage: str, max_payload: int = DEAD_LETTER_PAYLOAD_MAX) -> Record:
+    """A DeadLetter record: why a record failed, and its bytes up to ``max_payload``.
 
-    The one builder of dead letters. A reason the schema does not know becomes
-    PROCESSING_FAILED, with the unknown reason kept in the detail: building the
-    record of a failure must not fail in turn.
+    The one builder of dead letters. Above the cap the payload is left out (its
+    SHA-256, size and source position say which record it was), and so is a key
+    over the cap, so that a dead letter always fits the broker: a record that
+    failed for being large must not fail again as its own dead letter. A reason
+    the schema does not know becomes PROCESSING_FAILED, with the unknown reason
+    kept in the detail: building the record of a failure must not fail in turn.
     """
     if reason_code not in dead_letter_reasons():
         reason_code, reason_detail = "PROCESSING_FAILED", f"{reason_code}: {reason_detail}"
-    return {"schema_version": 1, "event_id": new_event_id(), "source_topic": source_topic,
+    kept = len(payload) <= max_payload
+    if key is not None and len(key) > max_payload:
+        reason_detail = f"(key of {len(key)} bytes not kept) {reason_detail}"
+        key = None
+    return {"schema_version": 2, "event_id": new_event_id(), "source_topic": source_topic,
             "source_partition": source_partition, "source_offset": source_offset, "key": key,
-            "payload": payload, "reason_code": reason_code,
-            "reason_detail": reason_detail[:DEAD_LETTER_DETAIL_MAX], "stage": stage,
-            "failed_at": utcnow()}
+            "payload": payload if kept else b"", "payload_kept": kept,
+            "payload_size": len(payload), "payload_sha256": hashlib.sha256(payload).hexdigest(),
+            "reason_code": reason_code, "reason_detail": reason_detail[:DEAD_LETTER_DETAIL_MAX],
+            "stage": stage, "failed_at": utcnow()}

@@ -87,6 +87,11 @@ class KafkaSettings(Section):
     topics: TopicSettings = Field(default_factory=TopicSettings)
     processor_group: str = Field("examgate-processors",
                                  description="Consumer group of the processor workers.")
+    processing_stall_s: float = Field(
+        60.0, ge=5, description=(
+            "A processor that makes no progress for this long (a client call hung, e.g. after "
+            "a broker restart) logs where it is stuck and exits, to be started again; its "
+            "open transaction is fenced by its successor."))
 
     def client_config(self) -> dict[str, Any]:
         """librdkafka (confluent-kafka) connection properties."""

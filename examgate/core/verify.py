@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -26,8 +26,39 @@ from examgate.core.ports import (
     TemplateStore,
     TemplateStoreError,
 )
+from examgate.core.settings import VisionSettings
 
 log = logging.getLogger("examgate.verify")
+
+# The gate producer stores a frame too large to travel inline as incoming/<gate id>/<event id>
+# in the frames bucket: a check-in may reference that, and nothing else.
+GATE_UPLOADS = "incoming"
+DEFAULT_MAX_FRAME_BYTES: int = VisionSettings.model_fields["max_image_bytes"].default
+
+
+class FrameRefused(ObjectStoreError):
+    """A frame the verifier will not read: not the gate's own upload, or over the size cap."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason  # the Decision's ReasonCode: INVALID_EVENT or FRAME_UNAVAILABLE
+
+
+@runtime_checkable
+class BoundedReads(Protocol):
+    """An object store that reads an object only when it is at most ``max_bytes`` long."""
+
+    def get_at_most(self, bucket: str, key: str, max_bytes: int) -> bytes:
+        """The bytes at ``bucket/key``; ObjectStoreError when missing, unreachable or larger."""
+        ...
+
+
+def is_gate_upload(key: str, gate_id: str) -> bool:
+    """Whether ``key`` names a frame uploaded by gate ``gate_id`` (``incoming/<gate>/<name>``,
+    no empty, ``.`` or ``..`` segment that a store might resolve elsewhere)."""
+    parts = key.split("/")
+    return (len(parts) == 3 and parts[0] == GATE_UPLOADS and parts[1] == gate_id
+            and "\\" not in key and all(p not in ("", ".", "..") for p in parts))
 
 
 @dataclass(frozen=True)
@@ -100,13 +131,15 @@ class Verifier:
     def __init__(self, templates: TemplateStore, objects: ObjectStore, frames_bucket: str,
                  champion: FaceAnalyzer, challenger: FaceAnalyzer | None = None,
                  processor_id: str = "verify",
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+                 clock: Callable[[], float] = time.perf_counter,
+                 max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
         self.templates = templates
         self.objects = objects
         self.frames_bucket = frames_bucket
         self.champion = champion
         self.challenger = challenger
         self.processor_id = processor_id
+        self.max_frame_bytes = max_frame_bytes
         self.canary_fraction = 0.0
         self._clock = clock
 
@@ -117,13 +150,40 @@ class Verifier:
             return challenger, champion
         return champion, challenger
 
-    def fetch_frame(self, frame: dict[str, Any]) -> bytes:
-        """The frame bytes, inline or from the object store (checksum verified)."""
+    def fetch_frame(self, frame: dict[str, Any], gate_id: str | None = None) -> bytes:
+        """The frame bytes, inline or from the frames bucket (size-capped, checksum verified).
+
+        With ``gate_id`` (a check-in), a reference must name that gate's own upload.
+        Refusals raise :class:`FrameRefused` before anything is read; a missing,
+        unreachable or tampered object raises ObjectStoreError.
+        """
+        cap = self.max_frame_bytes
         if "data" in frame:
+            if len(frame["data"]) > cap:
+                raise FrameRefused("FRAME_UNAVAILABLE", f"inline frame of {len(frame['data'])} "
+                                   f"bytes is over the {cap}-byte limit")
             return frame["data"]
-        data = self.objects.get(frame["bucket"], frame["key"])
+        bucket, key = frame["bucket"], frame["key"]
+        where = f"{bucket}/{key}"
+        if bucket != self.frames_bucket:
+            raise FrameRefused("INVALID_EVENT", f"{where} is outside the frames bucket")
+        if gate_id is not None and not is_gate_upload(key, gate_id):
+            raise FrameRefused("INVALID_EVENT", f"{where} is not an upload of gate {gate_id}")
+        if frame["size_bytes"] > cap:
+            raise FrameRefused("FRAME_UNAVAILABLE", f"{where} is {frame['size_bytes']} bytes, "
+                               f"over the {cap}-byte limit")
+        data = self._read_at_most(bucket, key, cap)
         if hashlib.sha256(data).hexdigest() != frame["sha256"]:
-            raise ObjectStoreError(f"{frame['bucket']}/{frame['key']} fails its SHA-256 check")
+            raise ObjectStoreError(f"{where} fails its SHA-256 check")
+        return data
+
+    def _read_at_most(self, bucket: str, key: str, cap: int) -> bytes:
+        if isinstance(self.objects, BoundedReads):
+            return self.objects.get_at_most(bucket, key, cap)
+        data = self.objects.get(bucket, key)  # a store that cannot bound a read: check after
+        if len(data) > cap:
+            raise FrameRefused("FRAME_UNAVAILABLE", f"{bucket}/{key} is {len(data)} bytes, "
+                               f"over the {cap}-byte limit")
         return data
 
     def _score(self, analyzer: FaceAnalyzer, analysis: Analysis, student_id: str,
@@ -160,7 +220,7 @@ class Verifier:
         try:
             t0 = self._clock()
             try:
-                frame = self.fetch_frame(checkin["frame"])
+                frame = self.fetch_frame(checkin["frame"], gate_id=checkin["gate_id"])
             finally:
                 stage_ms["fetch_frame"] = (self._clock() - t0) * 1000
             analysis = decider.analyse(frame)
@@ -170,6 +230,8 @@ class Verifier:
             verdict, sim = self._score(decider, analysis, checkin["claimed_student_id"], stage_ms)
             if shadow_model is not None:
                 shadow = self._shadow(shadow_model, frame, checkin["claimed_student_id"])
+        except FrameRefused as exc:
+            verdict = policy.fail_closed(exc.reason, str(exc))
         except ObjectStoreError as exc:
             verdict = policy.fail_closed("FRAME_UNAVAILABLE", str(exc))
         except Exception as exc:  # noqa: BLE001 - any model failure must fail closed

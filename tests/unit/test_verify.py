@@ -106,7 +106,7 @@ def test_failures_fail_closed(world, breakage) -> None:
         analyzer.broken = True
     else:
         objects.fail = True
-        ref = events.object_ref("frames", "in/x.jpg", b"genuine")
+        ref = events.object_ref("frames", "incoming/g1/x", b"genuine")
         checkin["frame"] = ref
     d = verifier.verify(checkin).decision
     assert d["outcome"] == "REVIEW"
@@ -115,11 +115,11 @@ def test_failures_fail_closed(world, breakage) -> None:
 
 def test_frame_by_reference_checked(world) -> None:
     verifier, _, objects, _ = world
-    objects.put("frames", "in/a.jpg", b"genuine")
+    objects.put("frames", "incoming/g1/a", b"genuine")
     checkin = _checkin(b"genuine")
-    checkin["frame"] = events.object_ref("frames", "in/a.jpg", b"genuine")
+    checkin["frame"] = events.object_ref("frames", "incoming/g1/a", b"genuine")
     assert verifier.verify(checkin).decision["outcome"] == "ACCEPT"
-    checkin["frame"] = events.object_ref("frames", "in/a.jpg", b"tampered")
+    checkin["frame"] = events.object_ref("frames", "incoming/g1/a", b"tampered")
     assert verifier.verify(checkin).decision["reason"] == "FRAME_UNAVAILABLE"
 
 
@@ -153,3 +153,123 @@ def test_canary_gates_decide_with_the_challenger(world) -> None:
     share = sum(in_canary(g, 0.25) for g in gates) / len(gates)
     assert 0.2 < share < 0.3
     assert [in_canary(g, 0.25) for g in gates] == [in_canary(g, 0.25) for g in gates]
+
+
+# --- frame references: only the gate's own uploads, and never more than the size cap ---
+
+
+class CountingStore(MemoryObjectStore):
+    """Counts whole-object reads, so a test can tell that a refused object was never read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.whole_reads = 0
+
+    def get(self, bucket: str, key: str) -> bytes:
+        self.whole_reads += 1
+        return super().get(bucket, key)
+
+
+@pytest.fixture
+def guarded(world):
+    """A verifier with a 64-byte frame cap over a store that counts whole reads."""
+    _, templates, _, analyzer = world
+    objects = CountingStore()
+    return Verifier(templates, objects, "frames", analyzer, max_frame_bytes=64), objects
+
+
+def _by_reference(objects: MemoryObjectStore, bucket: str, key: str, data: bytes,
+                  gate: str = "g1") -> dict:
+    objects.put(bucket, key, data)
+    checkin = _checkin(b"unused")
+    checkin["gate_id"] = gate
+    checkin["frame"] = events.object_ref(bucket, key, data)
+    return checkin
+
+
+def test_a_gate_reads_its_own_uploads(guarded) -> None:
+    verifier, objects = guarded
+    d = verifier.verify(_by_reference(objects, "frames", "incoming/g1/e-1", b"genuine")).decision
+    assert (d["outcome"], d["reason"]) == ("ACCEPT", "MATCH")
+
+
+@pytest.mark.parametrize(("bucket", "key"), [
+    ("enrollment", "incoming/g1/e-1"),  # another bucket: an enrollment photo would match
+    ("frames", "incoming/g2/e-1"),  # another gate's upload
+    ("frames", "review/alice/e-1.jpg"),  # a frame kept for the console
+    ("frames", "incoming/g1/../g2/e-1"),
+    ("frames", "incoming/g1/sub/e-1"),
+    ("frames", "incoming/g1/"),
+])
+def test_a_foreign_reference_is_refused_unread(guarded, bucket: str, key: str) -> None:
+    verifier, objects = guarded
+    d = verifier.verify(_by_reference(objects, bucket, key, b"genuine")).decision
+    assert (d["outcome"], d["reason"]) == ("REVIEW", "INVALID_EVENT"), d["reason_detail"]
+    assert objects.whole_reads == 0 and d["review_frame"] is None
+    EventCodec().encode("Decision", d)
+
+
+def test_a_gate_id_cannot_widen_its_prefix(guarded) -> None:
+    verifier, objects = guarded  # gate "g1/.." would otherwise own incoming/g1/../<anything>
+    d = verifier.verify(_by_reference(objects, "frames", "incoming/g1/../e-1", b"genuine",
+                                      gate="g1/..")).decision
+    assert d["reason"] == "INVALID_EVENT"
+
+
+def test_an_object_over_the_cap_is_refused_before_it_is_read(guarded) -> None:
+    verifier, objects = guarded
+    big = b"genuine" + b"\0" * 100
+    d = verifier.verify(_by_reference(objects, "frames", "incoming/g1/e-1", big)).decision
+    assert (d["outcome"], d["reason"]) == ("REVIEW", "FRAME_UNAVAILABLE")
+    assert "64" in d["reason_detail"]
+    assert objects.whole_reads == 0
+
+
+def test_an_object_that_lies_about_its_size_is_still_bounded(guarded) -> None:
+    verifier, objects = guarded
+    checkin = _by_reference(objects, "frames", "incoming/g1/e-1", b"genuine")
+    objects.put("frames", "incoming/g1/e-1", b"x" * 1000)  # replaced after the event was sent
+    d = verifier.verify(checkin).decision
+    assert (d["outcome"], d["reason"]) == ("REVIEW", "FRAME_UNAVAILABLE")
+    assert objects.whole_reads == 0
+
+
+def test_an_inline_frame_over_the_cap_is_refused(guarded) -> None:
+    verifier, _ = guarded
+    d = verifier.verify(_checkin(b"genuine" * 20)).decision
+    assert (d["outcome"], d["reason"]) == ("REVIEW", "FRAME_UNAVAILABLE")
+
+
+def test_the_cap_defaults_to_the_vision_settings_limit(world) -> None:
+    from examgate.core.settings import VisionSettings
+
+    verifier, *_ = world
+    assert verifier.max_frame_bytes == VisionSettings().max_image_bytes
+
+
+def test_a_store_without_bounded_reads_is_still_checked(world) -> None:
+    from examgate.core.ports import ObjectStore
+
+    class PlainStore(ObjectStore):
+        def __init__(self) -> None:
+            self.inner = MemoryObjectStore()
+
+        def put(self, bucket, key, data, content_type="application/octet-stream") -> None:
+            self.inner.put(bucket, key, data)
+
+        def get(self, bucket, key) -> bytes:
+            return self.inner.get(bucket, key)
+
+        def delete_prefix(self, bucket, prefix) -> int:
+            return self.inner.delete_prefix(bucket, prefix)
+
+        def keys(self, bucket, prefix="") -> list[str]:
+            return self.inner.keys(bucket, prefix)
+
+    _, templates, _, analyzer = world
+    store = PlainStore()
+    verifier = Verifier(templates, store, "frames", analyzer, max_frame_bytes=64)
+    checkin = _by_reference(store.inner, "frames", "incoming/g1/e-1", b"genuine")
+    assert verifier.verify(checkin).decision["reason"] == "MATCH"
+    store.inner.put("frames", "incoming/g1/e-1", b"x" * 1000)
+    assert verifier.verify(checkin).decision["reason"] == "FRAME_UNAVAILABLE"

@@ -62,3 +62,74 @@ def test_both_slices_dead_letter_undecodable_input(slice_, topic: str, stage: st
     assert out.topic == topic + ".dlq"
     record = CODEC.decode(out.value, expected="DeadLetter").record
     assert (record["reason_code"], record["stage"]) == ("UNDECODABLE", stage)
+
+
+# --- bounds: a dead letter always fits the broker, however large the record that failed ---
+
+BROKER_LIMIT = 1_000_000  # librdkafka's default message.max.bytes, below the broker's 1 MiB
+
+
+def _oversized_check_in() -> bytes:
+    """A CheckIn just under the producer's limit, with one trailing byte that fails to decode."""
+    record = events.checkin(gate_id="g1", exam_id="e1", claimed_student_id="s-1",
+                            frame=events.inline_frame(b"\xff" * 999_000),
+                            camera_meta=events.camera("c", 1, 1))
+    return CODEC.encode("CheckIn", record) + b"\x00"
+
+
+def test_the_payload_cap_is_a_setting_well_under_the_broker_limit() -> None:
+    assert TopicSettings().dlq_payload_max_bytes == 256 * 1024
+    with pytest.raises(ValueError):
+        TopicSettings(dlq_payload_max_bytes=900_000)  # key, payload and Kafka key: over 1 MB
+
+
+def test_a_payload_under_the_cap_is_kept_whole_with_its_checksum() -> None:
+    import hashlib
+
+    record = events.dead_letter(source_topic="t", source_partition=0, source_offset=7,
+                                key=b"k", payload=b"abc", reason_code="UNDECODABLE",
+                                reason_detail="", stage="s", max_payload=3)
+    assert record["payload"] == b"abc" and record["payload_kept"] is True
+    assert record["payload_size"] == 3
+    assert record["payload_sha256"] == hashlib.sha256(b"abc").hexdigest()
+    assert CODEC.decode(CODEC.encode("DeadLetter", record)).record["payload"] == b"abc"
+
+
+def test_a_payload_over_the_cap_is_kept_by_checksum_size_and_position_only() -> None:
+    import hashlib
+
+    payload = b"p" * 5000
+    record = events.dead_letter(source_topic="t", source_partition=1, source_offset=9,
+                                key=b"k" * 5000, payload=payload, reason_code="UNDECODABLE",
+                                reason_detail="trailing bytes", stage="s", max_payload=4096)
+    assert record["payload"] == b"" and record["payload_kept"] is False
+    assert record["payload_size"] == 5000
+    assert record["payload_sha256"] == hashlib.sha256(payload).hexdigest()
+    assert (record["source_topic"], record["source_partition"], record["source_offset"]) == \
+        ("t", 1, 9)
+    assert record["key"] is None and "key of 5000 bytes" in record["reason_detail"]
+    assert record["reason_code"] == "UNDECODABLE"
+    assert len(CODEC.encode("DeadLetter", record)) < 4096
+
+
+def test_an_oversized_record_gets_a_small_dead_letter() -> None:
+    value = _oversized_check_in()
+    assert len(value) < BROKER_LIMIT
+    msg = _message("gate.checkins", value=value, key=b"g" * 300_000)
+    out = dead_letter(TopicSettings(), CODEC, msg, reason="UNDECODABLE", detail="x",
+                      stage="verify.decode_event")
+    cap = TopicSettings().dlq_payload_max_bytes
+    assert len(out.value) + len(out.key or b"") < cap
+    record = CODEC.decode(out.value, expected="DeadLetter").record
+    assert (record["payload_kept"], record["payload_size"]) == (False, len(value))
+
+
+def test_the_verify_slice_dead_letters_an_oversized_check_in_in_bounds() -> None:
+    value = _oversized_check_in()
+    rt = SimpleNamespace(settings=Settings(), codec=CODEC)
+    (out,) = verify.handle(rt, _message("gate.checkins", value=value))
+    assert out.topic == "gate.checkins.dlq"
+    assert len(out.value) < 16 * 1024  # the event is not in it: only its checksum and place
+    record = CODEC.decode(out.value, expected="DeadLetter").record
+    assert (record["reason_code"], record["payload_kept"]) == ("UNDECODABLE", False)
+    assert (record["source_partition"], record["source_offset"]) == (2, 41)
