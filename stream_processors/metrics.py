@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from prometheus_client import Counter, Gauge, Histogram
 
 DECISIONS = Counter("examgate_decisions_total", "Decisions made, by outcome and reason.",
@@ -31,3 +33,26 @@ ENROLL_STORE_FAILURES = Counter("examgate_enroll_store_failures_total",
                                 "Failed store calls of the enroll slice, by store and by what "
                                 "followed: retry, give_up (dead letter) or skip (store presumed "
                                 "down, not called).", ["store", "then"])
+
+
+class BoundedLabel:
+    """Label values taken from events, capped: the first ``limit`` distinct values are kept,
+    the rest count as ``other``, so a producer inventing gate ids cannot grow the metrics
+    (and Prometheus) without bound."""
+
+    def __init__(self, limit: int = 256, other: str = "other") -> None:
+        self.limit, self.other = limit, other
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, value: str) -> str:
+        with self._lock:
+            if value in self._seen:
+                return value
+            if len(self._seen) < self.limit:
+                self._seen.add(value)
+                return value
+        return self.other
+
+
+GATE_LABEL = BoundedLabel()

@@ -102,27 +102,30 @@ class S3ObjectStore(ObjectStore):
 
     @classmethod
     def from_settings(cls, s: ObjectStoreSettings) -> S3ObjectStore:
-        """Connect with the object-store section of the settings."""
-        return cls(minio_client(s))
+        """Connect with the object-store section of the settings, with its short timeouts:
+        on the decision path a slow store must mean REVIEW soon, not a stalled batch."""
+        return cls(minio_client(s, s.timeout_s, retries=s.retries))
 
     def put(self, bucket: str, key: str, data: bytes,
             content_type: str = "application/octet-stream") -> None:
         from minio.error import MinioException
+        from urllib3.exceptions import HTTPError
 
         try:
             self._c.put_object(bucket, key, io.BytesIO(data), len(data),
                                content_type=content_type)
-        except (MinioException, OSError) as exc:
+        except (MinioException, OSError, HTTPError) as exc:
             raise ObjectStoreError(f"put {bucket}/{key}: {exc}") from exc
 
     def get(self, bucket: str, key: str) -> bytes:
         from minio.error import MinioException
+        from urllib3.exceptions import HTTPError
 
         resp = None
         try:
             resp = self._c.get_object(bucket, key)
             return resp.read()
-        except (MinioException, OSError) as exc:
+        except (MinioException, OSError, HTTPError) as exc:
             raise ObjectStoreError(f"get {bucket}/{key}: {exc}") from exc
         finally:
             if resp is not None:
@@ -136,6 +139,7 @@ class S3ObjectStore(ObjectStore):
         asks for one byte past the cap, so an object replaced in between is caught too.
         """
         from minio.error import MinioException
+        from urllib3.exceptions import HTTPError
 
         resp = None
         try:
@@ -146,7 +150,7 @@ class S3ObjectStore(ObjectStore):
                 return b""  # a range cannot be asked of an empty object
             resp = self._c.get_object(bucket, key, offset=0, length=max_bytes + 1)
             data = resp.read(max_bytes + 1)
-        except (MinioException, OSError) as exc:
+        except (MinioException, OSError, HTTPError) as exc:
             raise ObjectStoreError(f"get {bucket}/{key}: {exc}") from exc
         finally:
             if resp is not None:
@@ -159,11 +163,12 @@ class S3ObjectStore(ObjectStore):
     def delete_prefix(self, bucket: str, prefix: str) -> int:
         from minio.deleteobjects import DeleteObject
         from minio.error import MinioException
+        from urllib3.exceptions import HTTPError
 
         try:
             names = [o.object_name for o in self._c.list_objects(bucket, prefix, recursive=True)]
             errors = list(self._c.remove_objects(bucket, (DeleteObject(n) for n in names)))
-        except (MinioException, OSError) as exc:
+        except (MinioException, OSError, HTTPError) as exc:
             raise ObjectStoreError(f"delete {bucket}/{prefix}*: {exc}") from exc
         if errors:
             raise ObjectStoreError(f"delete {bucket}/{prefix}*: {errors[0]}")
@@ -171,11 +176,12 @@ class S3ObjectStore(ObjectStore):
 
     def keys(self, bucket: str, prefix: str = "") -> list[str]:
         from minio.error import MinioException
+        from urllib3.exceptions import HTTPError
 
         try:
             return sorted(o.object_name for o in
                           self._c.list_objects(bucket, prefix, recursive=True))
-        except (MinioException, OSError) as exc:
+        except (MinioException, OSError, HTTPError) as exc:
             raise ObjectStoreError(f"list {bucket}/{prefix}: {exc}") from exc
 
     def presigned_url(self, bucket: str, key: str, expires: timedelta) -> str:

@@ -130,6 +130,10 @@ class ObjectStoreSettings(Section):
     bucket_models: str = "examgate-models"
     bucket_mlflow: str = "examgate-mlflow"
     review_retention_days: int = Field(30, ge=1)
+    timeout_s: float = Field(2.0, gt=0, le=60, description=(
+        "Connect and read timeout of each object-store call; with `retries` it bounds how long "
+        "a stopped store can hold a check-in (then REVIEW FRAME_UNAVAILABLE)."))
+    retries: int = Field(1, ge=0, le=5, description="Retries of a failed call (short backoff).")
 
     def buckets(self) -> list[str]:
         """Every bucket the system writes to."""

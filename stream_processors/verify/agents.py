@@ -11,7 +11,14 @@ from confluent_kafka import Message
 from examgate.adapters.eos import Output
 from examgate.core.codec import CodecError
 from stream_processors.deadletter import dead_letter
-from stream_processors.metrics import DECISIONS, END_TO_END, ERRORS, SIMILARITY, STAGE_LATENCY
+from stream_processors.metrics import (
+    DECISIONS,
+    END_TO_END,
+    ERRORS,
+    GATE_LABEL,
+    SIMILARITY,
+    STAGE_LATENCY,
+)
 from stream_processors.runtime import Runtime
 
 log = logging.getLogger("examgate.verify")
@@ -38,7 +45,7 @@ def handle(rt: Runtime, msg: Message) -> list[Output]:
 
 
 def _observe(decision: dict[str, Any]) -> None:
-    DECISIONS.labels(decision["outcome"], decision["reason"], decision["gate_id"]).inc()
+    DECISIONS.labels(decision["outcome"], decision["reason"], GATE_LABEL(decision["gate_id"])).inc()
     if decision["similarity"] is not None:
         SIMILARITY.observe(decision["similarity"])
     for stage, ms in decision["latency_ms"].items():

@@ -151,12 +151,47 @@ def test_redis_down_never_accepts(world: dict) -> None:
     assert {d["reason"] for d in got.values()} == {"TEMPLATE_UNAVAILABLE"}
 
 
+def test_object_store_down_decides_without_accepting(world: dict) -> None:
+    """MinIO stopped (review finding 2): each check-in still gets a decision, soon, and none
+    is ACCEPT: frames by reference cannot be read, and a REVIEW cannot keep its frame."""
+    from examgate.adapters.objectstore import S3ObjectStore
+
+    (erin, imgs), (_, other) = people(world["settings"], 6)[4:6]
+    sid = f"{erin}-{uuid.uuid4().hex[:6]}"
+    enroll(world, sid, imgs[0].read_bytes())
+    s = world["settings"]
+    store = S3ObjectStore.from_settings(s.object_store)
+    frame = imgs[1].read_bytes()
+    key = f"incoming/gate-it/{uuid.uuid4().hex}"
+    store.put(s.object_store.bucket_frames, key, frame, "image/jpeg")
+    down(s, ["object_store"])
+    try:
+        by_ref = events.checkin(gate_id="gate-it", exam_id="it", claimed_student_id=sid,
+                                frame=events.object_ref(s.object_store.bucket_frames, key,
+                                                        frame),
+                                camera_meta=events.camera("cam", 250, 250))
+        world["publisher"].publish(s.kafka.topics.checkins, "gate-it", "CheckIn", by_ref)
+        genuine = [check_in(world, sid, imgs[2].read_bytes()) for _ in range(2)]
+        impostor = [check_in(world, sid, other[0].read_bytes()) for _ in range(2)]
+        began = time.monotonic()
+        got = decisions(world, [by_ref["event_id"], *genuine, *impostor], timeout=60)
+        took = time.monotonic() - began
+    finally:
+        up(s, ["object_store"])
+    assert got[by_ref["event_id"]]["outcome"] == "REVIEW"
+    assert got[by_ref["event_id"]]["reason"] == "FRAME_UNAVAILABLE"
+    assert all(got[i]["outcome"] != "ACCEPT" for i in impostor)
+    # Inline frames need no object store: decided as usual, a REVIEW without a kept frame.
+    assert all(got[i]["outcome"] in ("ACCEPT", "REVIEW") for i in genuine)
+    assert took < 30, f"decisions took {took:.0f} s with the object store down"
+
+
 def test_deleted_student_leaves_nothing_behind(world: dict) -> None:
     import redis
 
     from examgate.adapters.objectstore import S3ObjectStore
 
-    (erin, imgs), = people(world["settings"], 5)[4:5]
+    (erin, imgs), (_, other) = people(world["settings"], 6)[4:6]
     sid = f"{erin}-{uuid.uuid4().hex[:6]}"
     s = world["settings"]
     enroll(world, sid, imgs[0].read_bytes())
