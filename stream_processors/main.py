@@ -11,7 +11,7 @@ from examgate.adapters.registry import RegistryError
 from examgate.core.codec import EventCodec
 from examgate.core.enrollment import Enroller
 from examgate.core.settings import Settings
-from examgate.core.verify import Verifier
+from examgate.core.verify import GATE_UPLOADS, Verifier
 from stream_processors.runtime import Runtime
 
 log = logging.getLogger("examgate.worker")
@@ -24,12 +24,14 @@ def build_runtime(settings: Settings, worker_id: str) -> Runtime:
     sealer = ports.sealer(settings)
     templates = ports.template_store(settings)
     objects = ports.object_store(settings)
-    days = settings.object_store.review_retention_days
+    cfg = settings.object_store
+    retention = {"review/": cfg.review_retention_days,
+                 f"{GATE_UPLOADS}/": cfg.gate_upload_retention_days}
     try:
-        # The store itself deletes review frames after the retention period.
-        objects.set_expiry(settings.object_store.bucket_frames, "review/", days)
+        # The store itself deletes review frames and gates' uploads after their retention.
+        objects.set_expiry(cfg.bucket_frames, retention)
     except Exception as exc:  # noqa: BLE001 - a store without lifecycle support still works
-        log.warning("could not set the %d-day retention on review frames: %s", days, exc)
+        log.warning("could not set the retention of frames (%s): %s", retention, exc)
     registry = ports.model_registry(settings)
     try:
         champion = analyzer_from_bundle(registry.load("champion"), settings)

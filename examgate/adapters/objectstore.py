@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -187,11 +188,13 @@ class S3ObjectStore(ObjectStore):
     def presigned_url(self, bucket: str, key: str, expires: timedelta) -> str:
         return self._c.presigned_get_object(bucket, key, expires=expires)
 
-    def set_expiry(self, bucket: str, prefix: str, days: int) -> None:
-        """Let the store itself delete objects under ``prefix`` after ``days`` (retention)."""
+    def set_expiry(self, bucket: str, days_by_prefix: Mapping[str, int]) -> None:
+        """Let the store itself delete objects under each prefix after its number of days
+        (retention). One call sets every rule of the bucket: a bucket has one lifecycle."""
         from minio.commonconfig import ENABLED, Filter
         from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 
-        rule = Rule(ENABLED, rule_filter=Filter(prefix=prefix), rule_id=f"expire-{prefix}",
-                    expiration=Expiration(days=days))
-        self._c.set_bucket_lifecycle(bucket, LifecycleConfig([rule]))
+        rules = [Rule(ENABLED, rule_filter=Filter(prefix=prefix), rule_id=f"expire-{prefix}",
+                      expiration=Expiration(days=days))
+                 for prefix, days in days_by_prefix.items()]
+        self._c.set_bucket_lifecycle(bucket, LifecycleConfig(rules))

@@ -129,7 +129,11 @@ class ObjectStoreSettings(Section):
     bucket_training: str = "examgate-training"
     bucket_models: str = "examgate-models"
     bucket_mlflow: str = "examgate-mlflow"
-    review_retention_days: int = Field(30, ge=1)
+    review_retention_days: int = Field(30, ge=1, description=(
+        "Frames kept for proctors' review are deleted by the store after this many days."))
+    gate_upload_retention_days: int = Field(1, ge=1, description=(
+        "Frames gates upload by reference (incoming/<gate>/...) are needed only until decided "
+        "(a REVIEW keeps its own copy): the store deletes them after this many days."))
     timeout_s: float = Field(2.0, gt=0, le=60, description=(
         "Connect and read timeout of each object-store call; with `retries` it bounds how long "
         "a stopped store can hold a check-in (then REVIEW FRAME_UNAVAILABLE)."))

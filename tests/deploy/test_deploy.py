@@ -480,3 +480,15 @@ def test_console_serves_frames_itself_in_kubernetes(rendered: dict[str, list[Doc
     env = {e["name"]: e.get("value") for e in
            console["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env.get("EXAMGATE_CONSOLE_FRAME_LINKS") == "proxy"
+
+
+def test_dead_letters_are_kept_no_longer_than_their_source() -> None:
+    """A dead letter may still hold a frame or a photo: it must not outlive the events it
+    came from (review finding 6, erasure)."""
+    topics = {d["metadata"]["name"]: int(d["spec"]["config"]["retention.ms"]) for d in
+              yaml.safe_load_all((ROOT / "deploy/k8s/base/kafka/topics.yaml").read_text())
+              if d}
+    dead = {name: ms for name, ms in topics.items() if name.endswith(".dlq")}
+    assert dead
+    for name, ms in dead.items():
+        assert ms <= topics[name.removesuffix(".dlq")], name

@@ -78,7 +78,10 @@ def test_metrics_and_review_retention(world: dict) -> None:
         assert name in body
     s = world["settings"]
     rules = minio_client(s.object_store).get_bucket_lifecycle(s.object_store.bucket_frames)
-    assert any(r.expiration.days == s.object_store.review_retention_days for r in rules.rules)
+    by_prefix = {r.rule_filter.prefix: r.expiration.days for r in rules.rules}
+    assert by_prefix["review/"] == s.object_store.review_retention_days
+    # Frames that gates upload by reference are needed only until decided (review finding 6).
+    assert by_prefix["incoming/"] == s.object_store.gate_upload_retention_days
 
 
 def test_corrupt_event_goes_to_dead_letters(world: dict) -> None:
