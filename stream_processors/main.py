@@ -39,7 +39,9 @@ def build_runtime(settings: Settings, worker_id: str) -> Runtime:
         raise SystemExit(f"no champion model in the registry ({exc}); "
                          "run `examgate models bootstrap` first") from exc
     verifier = Verifier(templates, objects, settings.object_store.bucket_frames, champion,
-                        processor_id=worker_id, max_frame_bytes=settings.vision.max_image_bytes)
+                        processor_id=worker_id, max_frame_bytes=settings.vision.max_image_bytes,
+                        max_capture_age_s=settings.checkin.max_capture_age_s,
+                        max_clock_skew_s=settings.checkin.max_clock_skew_s)
     enroller = Enroller(templates, objects, sealer, settings.object_store.bucket_enrollment,
                         settings.object_store.bucket_frames)
     rt = Runtime(settings, EventCodec(), templates, objects, registry, verifier, enroller,

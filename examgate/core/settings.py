@@ -195,6 +195,18 @@ class DataSettings(Section):
         return _absolute(path)
 
 
+class CheckInSettings(Section):
+    """What makes a check-in decidable at all, before any face is looked at."""
+
+    max_capture_age_s: float = Field(300.0, gt=0, description=(
+        "A frame captured longer ago than this is REVIEW INVALID_EVENT: a replayed or "
+        "long-delayed check-in, not a student at the gate (covers a broker outage and a "
+        "worker restart, which delay decisions by a minute or two)."))
+    max_clock_skew_s: float = Field(60.0, ge=0, description=(
+        "A capture time this far in the future is REVIEW INVALID_EVENT: the gate's clock is "
+        "wrong, so its freshness cannot be judged."))
+
+
 class QualitySettings(Section):
     """Quality gates on the main face; a failed gate sends a check-in to REVIEW with a reason."""
 
@@ -301,6 +313,7 @@ class Settings(EnvOverFileSettings):
     stack: StackSettings = Field(default_factory=StackSettings)
     data: DataSettings = Field(default_factory=DataSettings)
     vision: VisionSettings = Field(default_factory=VisionSettings)
+    checkin: CheckInSettings = Field(default_factory=CheckInSettings)
     environment: Literal["development", "production"] = Field(
         "development", description=(
             "production refuses the public development secrets below (template key, "

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -34,6 +35,10 @@ log = logging.getLogger("examgate.verify")
 # in the frames bucket: a check-in may reference that, and nothing else.
 GATE_UPLOADS = "incoming"
 DEFAULT_MAX_FRAME_BYTES: int = VisionSettings.model_fields["max_image_bytes"].default
+
+
+class StaleCheckIn(Exception):
+    """A check-in captured too long ago (or in the future) to be a live student."""
 
 
 class FrameRefused(ObjectStoreError):
@@ -132,7 +137,8 @@ class Verifier:
                  champion: FaceAnalyzer, challenger: FaceAnalyzer | None = None,
                  processor_id: str = "verify",
                  clock: Callable[[], float] = time.perf_counter,
-                 max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
+                 max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+                 max_capture_age_s: float = 300.0, max_clock_skew_s: float = 60.0) -> None:
         self.templates = templates
         self.objects = objects
         self.frames_bucket = frames_bucket
@@ -140,8 +146,22 @@ class Verifier:
         self.challenger = challenger
         self.processor_id = processor_id
         self.max_frame_bytes = max_frame_bytes
+        self.max_capture_age_s = max_capture_age_s
+        self.max_clock_skew_s = max_clock_skew_s
         self.canary_fraction = 0.0
         self._clock = clock
+
+    def capture_problem(self, captured_at: datetime, now: datetime | None = None) -> str | None:
+        """Why a check-in captured at ``captured_at`` cannot be decided now, or None: a frame
+        captured long ago is a replayed check-in, not a student at the gate."""
+        age = ((now or datetime.now(UTC)) - captured_at).total_seconds()
+        if age > self.max_capture_age_s:
+            return (f"captured {age:.0f} s ago (limit {self.max_capture_age_s:.0f} s): a "
+                    "replayed or long-delayed check-in")
+        if -age > self.max_clock_skew_s:
+            return (f"captured {-age:.0f} s in the future (clock skew limit "
+                    f"{self.max_clock_skew_s:.0f} s): check the gate's clock")
+        return None
 
     def models_for(self, gate_id: str) -> tuple[FaceAnalyzer, FaceAnalyzer | None]:
         """(the model that decides, the model scored in shadow) for a gate."""
@@ -218,6 +238,8 @@ class Verifier:
         frame: bytes | None = None
         decider, shadow_model = self.models_for(checkin["gate_id"])
         try:
+            if (stale := self.capture_problem(checkin["captured_at"])) is not None:
+                raise StaleCheckIn(stale)
             t0 = self._clock()
             try:
                 frame = self.fetch_frame(checkin["frame"], gate_id=checkin["gate_id"])
@@ -230,6 +252,8 @@ class Verifier:
             verdict, sim = self._score(decider, analysis, checkin["claimed_student_id"], stage_ms)
             if shadow_model is not None:
                 shadow = self._shadow(shadow_model, frame, checkin["claimed_student_id"])
+        except StaleCheckIn as exc:
+            verdict = policy.fail_closed("INVALID_EVENT", str(exc))
         except FrameRefused as exc:
             verdict = policy.fail_closed(exc.reason, str(exc))
         except ObjectStoreError as exc:

@@ -273,3 +273,27 @@ def test_a_store_without_bounded_reads_is_still_checked(world) -> None:
     assert verifier.verify(checkin).decision["reason"] == "MATCH"
     store.inner.put("frames", "incoming/g1/e-1", b"x" * 1000)
     assert verifier.verify(checkin).decision["reason"] == "FRAME_UNAVAILABLE"
+
+
+@pytest.mark.parametrize(("age_s", "why"), [(3600.0, "ago"), (-600.0, "in the future")])
+def test_a_stale_or_future_capture_is_not_accepted(world, age_s: float, why: str) -> None:
+    """The same check-in captured an hour earlier, replayed: a review, never an ACCEPT
+    (review finding 8). Clocks drift a little, so the limits are settings, not zero."""
+    from datetime import UTC, datetime, timedelta
+
+    verifier, *_ = world
+    record = _checkin(b"genuine")
+    record["captured_at"] = datetime.now(UTC) - timedelta(seconds=age_s)
+    result = verifier.verify(record)
+    assert (result.decision["outcome"], result.decision["reason"]) == ("REVIEW",
+                                                                      "INVALID_EVENT")
+    assert why in result.decision["reason_detail"]
+
+
+def test_a_fresh_capture_is_decided_as_usual(world) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    verifier, *_ = world
+    record = _checkin(b"genuine")
+    record["captured_at"] = datetime.now(UTC) - timedelta(seconds=30)
+    assert verifier.verify(record).decision["outcome"] == "ACCEPT"
