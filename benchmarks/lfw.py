@@ -38,7 +38,6 @@ from examgate.vision.decode import decode_image
 from examgate.vision.detectors import create_detector
 from examgate.vision.embedders import create_embedder
 
-app = typer.Typer(help="Accuracy and speed benchmarks on LFW.", no_args_is_help=True)
 console = Console(stderr=True)
 NO_FACE_HANDLING = ("no face detected: aligned with the median landmarks of the faces found "
                     "in the same run (LFW faces are centred); several faces: the one nearest "
@@ -176,12 +175,6 @@ def _print(result: dict[str, Any]) -> None:
     Console().print(table)
 
 
-@app.callback()
-def _group() -> None:
-    """Benchmarks that print numbers."""
-
-
-@app.command("lfw")
 def lfw(
     lfw_dir: Annotated[Path | None, typer.Option(help="LFW folder (default: settings)")] = None,
     detector: Annotated[str | None, typer.Option(help="detector name")] = None,

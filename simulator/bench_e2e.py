@@ -71,10 +71,6 @@ def run_e2e(settings: Settings, rate: float, duration: float, workers: int, stud
     }
 
 
-app = typer.Typer(help="End-to-end load benchmark through the real stack.")
-
-
-@app.command("e2e")
 def e2e(
     rate: Annotated[float, typer.Option(help="Check-ins per second offered.")] = 10.0,
     duration: Annotated[float, typer.Option(help="Seconds of load.")] = 60.0,

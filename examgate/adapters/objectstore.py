@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Mapping
 from datetime import timedelta
@@ -12,6 +13,16 @@ from examgate.core.settings import ObjectStoreSettings
 
 if TYPE_CHECKING:
     from minio import Minio
+
+
+@functools.cache
+def _client_errors() -> tuple[type[Exception], ...]:
+    """What the minio client raises when the store fails: its own errors, socket errors and
+    urllib3's (a stopped store raises MaxRetryError, which is neither)."""
+    from minio.error import MinioException
+    from urllib3.exceptions import HTTPError
+
+    return (MinioException, OSError, HTTPError)
 
 
 def minio_client(cfg: ObjectStoreSettings, timeout_s: float | None = None,
@@ -109,24 +120,18 @@ class S3ObjectStore(ObjectStore):
 
     def put(self, bucket: str, key: str, data: bytes,
             content_type: str = "application/octet-stream") -> None:
-        from minio.error import MinioException
-        from urllib3.exceptions import HTTPError
-
         try:
             self._c.put_object(bucket, key, io.BytesIO(data), len(data),
                                content_type=content_type)
-        except (MinioException, OSError, HTTPError) as exc:
+        except _client_errors() as exc:
             raise ObjectStoreError(f"put {bucket}/{key}: {exc}") from exc
 
     def get(self, bucket: str, key: str) -> bytes:
-        from minio.error import MinioException
-        from urllib3.exceptions import HTTPError
-
         resp = None
         try:
             resp = self._c.get_object(bucket, key)
             return resp.read()
-        except (MinioException, OSError, HTTPError) as exc:
+        except _client_errors() as exc:
             raise ObjectStoreError(f"get {bucket}/{key}: {exc}") from exc
         finally:
             if resp is not None:
@@ -139,9 +144,6 @@ class S3ObjectStore(ObjectStore):
         The size is asked first, so a huge object is never downloaded; the read itself
         asks for one byte past the cap, so an object replaced in between is caught too.
         """
-        from minio.error import MinioException
-        from urllib3.exceptions import HTTPError
-
         resp = None
         try:
             size = self._c.stat_object(bucket, key).size
@@ -151,7 +153,7 @@ class S3ObjectStore(ObjectStore):
                 return b""  # a range cannot be asked of an empty object
             resp = self._c.get_object(bucket, key, offset=0, length=max_bytes + 1)
             data = resp.read(max_bytes + 1)
-        except (MinioException, OSError, HTTPError) as exc:
+        except _client_errors() as exc:
             raise ObjectStoreError(f"get {bucket}/{key}: {exc}") from exc
         finally:
             if resp is not None:
@@ -163,26 +165,20 @@ class S3ObjectStore(ObjectStore):
 
     def delete_prefix(self, bucket: str, prefix: str) -> int:
         from minio.deleteobjects import DeleteObject
-        from minio.error import MinioException
-        from urllib3.exceptions import HTTPError
-
         try:
             names = [o.object_name for o in self._c.list_objects(bucket, prefix, recursive=True)]
             errors = list(self._c.remove_objects(bucket, (DeleteObject(n) for n in names)))
-        except (MinioException, OSError, HTTPError) as exc:
+        except _client_errors() as exc:
             raise ObjectStoreError(f"delete {bucket}/{prefix}*: {exc}") from exc
         if errors:
             raise ObjectStoreError(f"delete {bucket}/{prefix}*: {errors[0]}")
         return len(names)
 
     def keys(self, bucket: str, prefix: str = "") -> list[str]:
-        from minio.error import MinioException
-        from urllib3.exceptions import HTTPError
-
         try:
             return sorted(o.object_name for o in
                           self._c.list_objects(bucket, prefix, recursive=True))
-        except (MinioException, OSError, HTTPError) as exc:
+        except _client_errors() as exc:
             raise ObjectStoreError(f"list {bucket}/{prefix}: {exc}") from exc
 
     def presigned_url(self, bucket: str, key: str, expires: timedelta) -> str:
