@@ -30,6 +30,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from examgate.core.liveness_settings import LivenessSettings as LivenessSettings
 from examgate.core.paths import user_cache_dir
 
 # Public development defaults: they let a laptop stack start with no set-up, and
@@ -205,6 +206,12 @@ class CheckInSettings(Section):
     max_clock_skew_s: float = Field(60.0, ge=0, description=(
         "A capture time this far in the future is REVIEW INVALID_EVENT: the gate's clock is "
         "wrong, so its freshness cannot be judged."))
+    max_extra_frames: int = Field(8, ge=0, le=32, description=(
+        "Burst frames read per check-in at most (liveness); further ones are ignored."))
+    single_frame_gates: tuple[str, ...] = Field((), description=(
+        "Gate ids (shell patterns, e.g. 'kiosk-*') that can only send one frame: there a "
+        "check-in may pass liveness on the single-frame detector alone, and the decision says "
+        "so. Anywhere else a check-in without a burst is REVIEW LIVENESS_UNCERTAIN."))
 
 
 class QualitySettings(Section):
@@ -273,6 +280,7 @@ class VisionSettings(Section):
         default="lsq", description="Five-point fit: lsq (all points) or lmeds (robust)."
     )
     quality: QualitySettings = Field(default_factory=QualitySettings)
+    liveness: LivenessSettings = Field(default_factory=LivenessSettings)
 
     @field_validator("model_cache_dir")
     @classmethod
