@@ -30,6 +30,7 @@ from examgate.augment.base import (
     get_transform,
     transform_names,
 )
+from examgate.augment.bursts import ATTACK_FAMILY, burst_names, get_burst, render_burst
 from examgate.augment.camera import (
     defocus,
     jpeg,
@@ -42,6 +43,7 @@ from examgate.augment.lighting import backlight, color_cast, dim, overexpose
 from examgate.augment.occlusion import cap_shadow, hair_over_eyes, mask, sunglasses
 
 __all__ = [
+    "ATTACK_FAMILY", "burst_names", "get_burst", "render_burst",
     "TRANSFORMS", "FaceFrame", "Kind", "Moved", "Step", "TransformSpec", "UnknownTransformError",
     "apply_chain", "apply_chain_moved", "apply_transform", "apply_transform_moved", "attacks",
     "backlight", "camera", "cap_shadow", "color_cast", "defocus", "dim", "empty_scene",
