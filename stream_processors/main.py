@@ -41,7 +41,9 @@ def build_runtime(settings: Settings, worker_id: str) -> Runtime:
     verifier = Verifier(templates, objects, settings.object_store.bucket_frames, champion,
                         processor_id=worker_id, max_frame_bytes=settings.vision.max_image_bytes,
                         max_capture_age_s=settings.checkin.max_capture_age_s,
-                        max_clock_skew_s=settings.checkin.max_clock_skew_s)
+                        max_clock_skew_s=settings.checkin.max_clock_skew_s,
+                        max_extra_frames=settings.checkin.max_extra_frames,
+                        single_frame_gates=settings.checkin.single_frame_gates)
     enroller = Enroller(templates, objects, sealer, settings.object_store.bucket_enrollment,
                         settings.object_store.bucket_frames)
     rt = Runtime(settings, EventCodec(), templates, objects, registry, verifier, enroller,

@@ -76,6 +76,47 @@ class Thresholds:
                 "reject_far": self.reject_far, "replay": self.replay}
 
 
+LIVE, UNCERTAIN, ATTACK, NOT_CHECKED = "LIVE", "UNCERTAIN", "ATTACK", "NOT_CHECKED"
+
+
+@dataclass(frozen=True)
+class LivenessCheck:
+    """The fused live score of a check-in and the thresholds of the model version judging it.
+
+    ``single_frame``: no usable burst, so the score rests on the single-frame detector
+    and the context cues alone; ``single_frame_ok``: the gate is configured as a
+    single-frame gate, where that is allowed to pass.
+    """
+
+    score: float | None
+    pass_threshold: float
+    attack_threshold: float
+    single_frame: bool = False
+    single_frame_ok: bool = False
+    fired: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("pass_threshold", "attack_threshold"):
+            value = getattr(self, name)
+            if not _is_finite_number(value) or not 0.0 <= value <= 1.0:
+                raise ValueError(f"LivenessCheck.{name} must be in [0, 1], got {value!r}")
+        if self.attack_threshold > self.pass_threshold:
+            raise ValueError(f"LivenessCheck.attack_threshold ({self.attack_threshold}) is "
+                             f"above pass_threshold ({self.pass_threshold})")
+
+    @property
+    def verdict(self) -> str:
+        """LIVE, UNCERTAIN, ATTACK, or NOT_CHECKED when no valid score was measured."""
+        score = self.score
+        if not _is_finite_number(score) or not 0.0 <= score <= 1.0:
+            return NOT_CHECKED
+        if score < self.attack_threshold:
+            return ATTACK
+        if score >= self.pass_threshold and (not self.single_frame or self.single_frame_ok):
+            return LIVE
+        return UNCERTAIN
+
+
 @dataclass(frozen=True)
 class Verdict:
     """An outcome, the reason code and plain words for the proctor."""
@@ -92,13 +133,21 @@ def fail_closed(reason: str, detail: str) -> Verdict:
     return Verdict(REVIEW, reason, detail)
 
 
+def _liveness_words(check: LivenessCheck) -> str:
+    fired = f"; signals: {', '.join(check.fired)}" if check.fired else ""
+    return (f"live score {check.score:.3f} (pass >= {check.pass_threshold:.3f}, attack < "
+            f"{check.attack_threshold:.3f}){fired}")
+
+
 def decide(*, enrolled: bool, face_count: int, quality_failures: list[str] | tuple[str, ...],
            similarity: float | None, replay_similarity: float | None,
-           thresholds: Thresholds) -> Verdict:
+           thresholds: Thresholds, liveness: LivenessCheck | None) -> Verdict:
     """Decide one check-in from what the pipeline measured.
 
-    A missing, non-finite or out-of-range measurement is a failure of the system:
-    REVIEW with INTERNAL_ERROR, never ACCEPT.
+    Liveness is judged before matching: a confident presentation attack is
+    REJECT whatever the match, and ACCEPT needs a LIVE verdict (a single-frame
+    check-in only at a gate configured as single-frame). A missing, non-finite
+    or out-of-range measurement is a failure of the system: REVIEW, never ACCEPT.
     """
     if not isinstance(thresholds, Thresholds):
         return fail_closed("MODEL_UNAVAILABLE", "the model version has no decision thresholds")
@@ -113,12 +162,28 @@ def decide(*, enrolled: bool, face_count: int, quality_failures: list[str] | tup
     if face_count > 1:
         return Verdict(REVIEW, "MULTIPLE_FACES",
                        f"{face_count} faces in view: one student at a time")
+    live = liveness.verdict if isinstance(liveness, LivenessCheck) else NOT_CHECKED
+    if live == ATTACK:
+        assert isinstance(liveness, LivenessCheck)
+        return Verdict(REJECT, "PRESENTATION_ATTACK",
+                       "a photo or screen, not a live face: " + _liveness_words(liveness))
     if not isinstance(quality_failures, list | tuple):
         return fail_closed("INTERNAL_ERROR",
                            f"the quality checks did not report ({quality_failures!r})")
     if quality_failures:
         return Verdict(REVIEW, "LOW_QUALITY",
                        "image quality: " + ", ".join(map(str, quality_failures)))
+    if live == NOT_CHECKED:
+        return Verdict(REVIEW, "LIVENESS_UNCERTAIN",
+                       "liveness was not checked (no liveness model or no valid score): "
+                       "a proctor compares the face with the ID card")
+    if live == UNCERTAIN:
+        assert isinstance(liveness, LivenessCheck)
+        if liveness.single_frame and not liveness.single_frame_ok:
+            why = "one frame only, and this gate is not configured as single-frame: "
+        else:
+            why = "not clearly a live face: "
+        return Verdict(REVIEW, "LIVENESS_UNCERTAIN", why + _liveness_words(liveness))
     if not _is_cosine(similarity):
         return fail_closed("INTERNAL_ERROR",
                            f"no valid similarity score was computed ({similarity!r})")

@@ -7,10 +7,11 @@ the one place that could produce ACCEPT is :func:`examgate.core.policy.decide`.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
@@ -19,7 +20,7 @@ import numpy as np
 
 from examgate.core import policy
 from examgate.core.events import utcnow
-from examgate.core.policy import Thresholds, Verdict
+from examgate.core.policy import LivenessCheck, Thresholds, Verdict
 from examgate.core.ports import (
     ObjectStore,
     ObjectStoreError,
@@ -67,8 +68,28 @@ def is_gate_upload(key: str, gate_id: str) -> bool:
 
 
 @dataclass(frozen=True)
+class LivenessReading:
+    """What the liveness checks measured on a check-in's frames (see examgate.vision.liveness)."""
+
+    score: float  # fused live score in [0, 1]
+    frames: int  # frames looked at (1: the primary only)
+    single_frame: bool  # no usable burst frame
+    signals: dict[str, float] = field(default_factory=dict)
+    fired: tuple[str, ...] = ()  # the signals that voted attack
+
+
+@dataclass(frozen=True)
+class LivenessModel:
+    """The liveness thresholds a model version decides with, and which model files it names."""
+
+    pass_threshold: float
+    attack_threshold: float
+    models: str = ""  # role:sha256-prefix of each liveness model file
+
+
+@dataclass(frozen=True)
 class Analysis:
-    """What the face pipeline found in one frame."""
+    """What the face pipeline found in one frame (and, for liveness, in its burst)."""
 
     face_count: int
     quality: dict[str, Any]  # fields of the QualityMeasures record
@@ -77,6 +98,7 @@ class Analysis:
     thumbnail: np.ndarray | None  # (32, 32) uint8 aligned face, for replay checks
     stage_ms: dict[str, float] = field(default_factory=dict)
     error: str | None = None  # why the image could not be analysed (decode errors)
+    liveness: LivenessReading | None = None  # None: no face, or no liveness model
 
 
 class FaceAnalyzer(Protocol):
@@ -84,9 +106,11 @@ class FaceAnalyzer(Protocol):
 
     model_version: str
     thresholds: Thresholds
+    liveness_model: LivenessModel | None  # None: a version without liveness never ACCEPTs
 
-    def analyse(self, image: bytes) -> Analysis:
-        """Decode, detect, judge quality, align and embed one image."""
+    def analyse(self, image: bytes, burst: Sequence[bytes] = ()) -> Analysis:
+        """Decode, detect, judge quality, align and embed one image; check liveness on it and
+        the burst of frames captured right after it."""
         ...
 
 
@@ -138,7 +162,8 @@ class Verifier:
                  processor_id: str = "verify",
                  clock: Callable[[], float] = time.perf_counter,
                  max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
-                 max_capture_age_s: float = 300.0, max_clock_skew_s: float = 60.0) -> None:
+                 max_capture_age_s: float = 300.0, max_clock_skew_s: float = 60.0,
+                 max_extra_frames: int = 8, single_frame_gates: Sequence[str] = ()) -> None:
         self.templates = templates
         self.objects = objects
         self.frames_bucket = frames_bucket
@@ -148,6 +173,8 @@ class Verifier:
         self.max_frame_bytes = max_frame_bytes
         self.max_capture_age_s = max_capture_age_s
         self.max_clock_skew_s = max_clock_skew_s
+        self.max_extra_frames = max_extra_frames
+        self.single_frame_gates = tuple(single_frame_gates)
         self.canary_fraction = 0.0
         self._clock = clock
 
@@ -197,6 +224,37 @@ class Verifier:
             raise ObjectStoreError(f"{where} fails its SHA-256 check")
         return data
 
+    def fetch_burst(self, frames: Sequence[dict[str, Any]], gate_id: str) -> list[bytes]:
+        """The burst frames a gate sent after the primary, at most ``max_extra_frames`` of them.
+
+        A reference outside the gate's own uploads is refused like the primary's (raises
+        :class:`FrameRefused`); a frame the store cannot give is left out, which leaves
+        liveness with less evidence, never with more.
+        """
+        out = []
+        for frame in frames[: self.max_extra_frames]:
+            try:
+                out.append(self.fetch_frame(frame, gate_id=gate_id))
+            except FrameRefused:
+                raise
+            except ObjectStoreError as exc:
+                log.warning("verify: a burst frame is unavailable, left out: %s", exc)
+        return out
+
+    def liveness_check(self, analyzer: FaceAnalyzer, analysis: Analysis,
+                       gate_id: str) -> LivenessCheck | None:
+        """The liveness result for the policy; None when the version has no liveness model."""
+        model = getattr(analyzer, "liveness_model", None)
+        if not isinstance(model, LivenessModel):
+            return None
+        reading = analysis.liveness
+        return LivenessCheck(
+            score=None if reading is None else reading.score,
+            pass_threshold=model.pass_threshold, attack_threshold=model.attack_threshold,
+            single_frame=True if reading is None else reading.single_frame,
+            single_frame_ok=any(fnmatch.fnmatchcase(gate_id, p) for p in self.single_frame_gates),
+            fired=() if reading is None else reading.fired)
+
     def _read_at_most(self, bucket: str, key: str, cap: int) -> bytes:
         if isinstance(self.objects, BoundedReads):
             return self.objects.get_at_most(bucket, key, cap)
@@ -207,7 +265,8 @@ class Verifier:
         return data
 
     def _score(self, analyzer: FaceAnalyzer, analysis: Analysis, student_id: str,
-               stage_ms: dict[str, float]) -> tuple[Verdict, float | None]:
+               stage_ms: dict[str, float], liveness: LivenessCheck | None
+               ) -> tuple[Verdict, float | None]:
         t0 = self._clock()
         try:
             template = self.templates.get(student_id, analyzer.model_version)
@@ -226,7 +285,7 @@ class Verifier:
         verdict = policy.decide(
             enrolled=template is not None, face_count=analysis.face_count,
             quality_failures=analysis.quality_failures, similarity=sim,
-            replay_similarity=replay, thresholds=analyzer.thresholds)
+            replay_similarity=replay, thresholds=analyzer.thresholds, liveness=liveness)
         return verdict, sim
 
     def verify(self, checkin: dict[str, Any]) -> VerifyResult:
@@ -236,22 +295,29 @@ class Verifier:
         quality: dict[str, Any] | None = None
         shadow = None
         frame: bytes | None = None
-        decider, shadow_model = self.models_for(checkin["gate_id"])
+        burst: list[bytes] = []
+        liveness: dict[str, Any] | None = None
+        gate_id = checkin["gate_id"]
+        decider, shadow_model = self.models_for(gate_id)
         try:
             if (stale := self.capture_problem(checkin["captured_at"])) is not None:
                 raise StaleCheckIn(stale)
             t0 = self._clock()
             try:
-                frame = self.fetch_frame(checkin["frame"], gate_id=checkin["gate_id"])
+                frame = self.fetch_frame(checkin["frame"], gate_id=gate_id)
+                burst = self.fetch_burst(checkin.get("extra_frames") or [], gate_id)
             finally:
                 stage_ms["fetch_frame"] = (self._clock() - t0) * 1000
-            analysis = decider.analyse(frame)
+            analysis = decider.analyse(frame, burst)
             stage_ms.update(analysis.stage_ms)
             quality = dict(analysis.quality, face_count=analysis.face_count,
                            failed=list(analysis.quality_failures))
-            verdict, sim = self._score(decider, analysis, checkin["claimed_student_id"], stage_ms)
+            check = self.liveness_check(decider, analysis, gate_id)
+            liveness = liveness_record(check, analysis.liveness, decider)
+            verdict, sim = self._score(decider, analysis, checkin["claimed_student_id"],
+                                       stage_ms, check)
             if shadow_model is not None:
-                shadow = self._shadow(shadow_model, frame, checkin["claimed_student_id"])
+                shadow = self._shadow(shadow_model, frame, burst, checkin)
         except StaleCheckIn as exc:
             verdict = policy.fail_closed("INVALID_EVENT", str(exc))
         except FrameRefused as exc:
@@ -261,42 +327,63 @@ class Verifier:
         except Exception as exc:  # noqa: BLE001 - any model failure must fail closed
             log.exception("verify: internal error on event %s", checkin.get("event_id"))
             verdict = policy.fail_closed("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
-        review_ref = None
-        if verdict.outcome == policy.REVIEW and frame is not None:
+        review_ref, review_burst = None, []
+        kept = verdict.outcome == policy.REVIEW or verdict.reason == "PRESENTATION_ATTACK"
+        if kept and frame is not None:
             review_ref = self._keep_for_review(checkin, frame)
+            review_burst = [ref for k, data in enumerate(burst, start=1)
+                            if (ref := self._keep_for_review(checkin, data, k)) is not None]
         decision = {
             "event_id": checkin["event_id"], "gate_id": checkin["gate_id"],
             "exam_id": checkin["exam_id"], "claimed_student_id": checkin["claimed_student_id"],
             "outcome": verdict.outcome, "reason": verdict.reason,
             "reason_detail": verdict.detail, "similarity": sim,
             "thresholds": decider.thresholds.as_record(),
-            "model_version": decider.model_version, "quality": quality,
+            "model_version": decider.model_version, "quality": quality, "liveness": liveness,
             "latency_ms": {k: round(v, 3) for k, v in stage_ms.items()}, "shadow": shadow,
-            "review_frame": review_ref, "captured_at": checkin["captured_at"],
+            "review_frame": review_ref, "review_burst": review_burst,
+            "captured_at": checkin["captured_at"],
             "published_at": checkin["published_at"], "decided_at": utcnow(),
             "processor_id": self.processor_id,
         }
         return VerifyResult(decision, verdict)
 
-    def _shadow(self, model: FaceAnalyzer, frame: bytes, student_id: str
-                ) -> dict[str, Any] | None:
+    def _shadow(self, model: FaceAnalyzer, frame: bytes, burst: list[bytes],
+                checkin: dict[str, Any]) -> dict[str, Any] | None:
         try:
-            analysis = model.analyse(frame)
-            verdict, sim = self._score(model, analysis, student_id, {})
+            analysis = model.analyse(frame, burst)
+            check = self.liveness_check(model, analysis, checkin["gate_id"])
+            verdict, sim = self._score(model, analysis, checkin["claimed_student_id"], {}, check)
         except Exception as exc:  # noqa: BLE001 - the shadow never affects the decision
             log.warning("verify: shadow model failed: %s", exc)
             return None
         return {"model_version": model.model_version, "similarity": sim,
                 "outcome": verdict.outcome, "reason": verdict.reason}
 
-    def _keep_for_review(self, checkin: dict[str, Any], frame: bytes) -> dict[str, Any] | None:
+    def _keep_for_review(self, checkin: dict[str, Any], frame: bytes,
+                         burst_index: int = 0) -> dict[str, Any] | None:
         from examgate.core.events import object_ref
 
         # Keyed by the claimed student, so deleting a student removes these too.
-        key = f"review/{checkin['claimed_student_id']}/{checkin['event_id']}.jpg"
+        suffix = f"-{burst_index}" if burst_index else ""
+        key = f"review/{checkin['claimed_student_id']}/{checkin['event_id']}{suffix}.jpg"
         try:
             self.objects.put(self.frames_bucket, key, frame, "image/jpeg")
         except ObjectStoreError as exc:
             log.warning("verify: could not keep frame for review: %s", exc)
             return None
         return object_ref(self.frames_bucket, key, frame)
+
+
+def liveness_record(check: LivenessCheck | None, reading: LivenessReading | None,
+                    analyzer: FaceAnalyzer) -> dict[str, Any] | None:
+    """The Decision's ``liveness`` record; None when the version has no liveness model."""
+    model = getattr(analyzer, "liveness_model", None)
+    if check is None or not isinstance(model, LivenessModel):
+        return None
+    return {"verdict": check.verdict, "score": None if reading is None else reading.score,
+            "pass_threshold": check.pass_threshold, "attack_threshold": check.attack_threshold,
+            "frames": 0 if reading is None else reading.frames,
+            "single_frame": check.single_frame,
+            "signals": {} if reading is None else dict(reading.signals),
+            "fired": list(check.fired), "models": model.models}

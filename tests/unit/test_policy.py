@@ -7,14 +7,27 @@ import json
 
 import pytest
 
-from examgate.core.policy import ACCEPT, REJECT, REVIEW, Thresholds, decide, fail_closed
+from examgate.core.policy import (
+    ACCEPT,
+    REJECT,
+    REVIEW,
+    LivenessCheck,
+    Thresholds,
+    decide,
+    fail_closed,
+)
 
 T = Thresholds(accept=0.5, reject=0.3, replay=0.99)
+LIVE = LivenessCheck(score=0.9, pass_threshold=0.8, attack_threshold=0.3)
+
+
+def _live(score: float | None, **kw) -> LivenessCheck:
+    return LivenessCheck(score=score, pass_threshold=0.8, attack_threshold=0.3, **kw)
 
 
 def _decide(**kw):
     args = dict(enrolled=True, face_count=1, quality_failures=[], similarity=0.7,
-                replay_similarity=0.6, thresholds=T)
+                replay_similarity=0.6, thresholds=T, liveness=LIVE)
     args.update(kw)
     return decide(**args)
 
@@ -31,6 +44,16 @@ def _decide(**kw):
     ({"replay_similarity": 0.999}, REJECT, "REPLAY_SUSPECTED"),
     ({"similarity": float("nan")}, REVIEW, "INTERNAL_ERROR"),
     ({"similarity": None}, REVIEW, "INTERNAL_ERROR"),
+    ({"liveness": _live(0.1)}, REJECT, "PRESENTATION_ATTACK"),
+    ({"liveness": _live(0.1), "similarity": 0.1}, REJECT, "PRESENTATION_ATTACK"),
+    ({"liveness": _live(0.5)}, REVIEW, "LIVENESS_UNCERTAIN"),
+    ({"liveness": _live(0.9, single_frame=True)}, REVIEW, "LIVENESS_UNCERTAIN"),
+    ({"liveness": _live(0.9, single_frame=True, single_frame_ok=True)}, ACCEPT, "MATCH"),
+    ({"liveness": _live(None)}, REVIEW, "LIVENESS_UNCERTAIN"),
+    ({"liveness": _live(float("nan"))}, REVIEW, "LIVENESS_UNCERTAIN"),
+    ({"liveness": None}, REVIEW, "LIVENESS_UNCERTAIN"),
+    ({"liveness": _live(0.5), "quality_failures": ["BLURRY"]}, REVIEW, "LOW_QUALITY"),
+    ({"liveness": _live(0.1), "face_count": 2}, REVIEW, "MULTIPLE_FACES"),
 ])
 def test_reasons(kw, outcome, reason) -> None:
     verdict = _decide(**kw)
@@ -43,7 +66,7 @@ def test_accept_only_with_all_evidence() -> None:
                              [None, 0.2, 0.4, 0.9, float("nan")], [None, 0.5, 0.999])
     for enrolled, faces, failures, sim, replay in grid:
         v = decide(enrolled=enrolled, face_count=faces, quality_failures=failures,
-                   similarity=sim, replay_similarity=replay, thresholds=T)
+                   similarity=sim, replay_similarity=replay, thresholds=T, liveness=LIVE)
         if v.outcome == ACCEPT:
             assert enrolled and faces == 1 and not failures and sim is not None and sim >= T.accept
             assert replay is not None and replay < T.replay
@@ -141,3 +164,10 @@ def test_missing_thresholds_fail_closed() -> None:
 def test_quality_failure_names_of_any_type_still_give_a_verdict() -> None:
     verdict = _decide(quality_failures=[3, None])
     assert (verdict.outcome, verdict.reason) == (REVIEW, "LOW_QUALITY")
+
+
+def test_liveness_thresholds_validated() -> None:
+    with pytest.raises(ValueError):
+        LivenessCheck(score=0.5, pass_threshold=0.3, attack_threshold=0.6)
+    with pytest.raises(ValueError):
+        LivenessCheck(score=0.5, pass_threshold=float("nan"), attack_threshold=0.1)

@@ -10,10 +10,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from examgate.core.codec import SCHEMA_DIR
-from examgate.core.policy import ACCEPT, REJECT, REVIEW, Thresholds, Verdict, decide, fail_closed
+from examgate.core.policy import (
+    ACCEPT,
+    REJECT,
+    REVIEW,
+    LivenessCheck,
+    Thresholds,
+    Verdict,
+    decide,
+    fail_closed,
+)
 
 # No example database: it would leave a .hypothesis/ folder in the working tree.
 PROPS = settings(max_examples=300, deadline=None, database=None)
+LIVE = LivenessCheck(score=0.9, pass_threshold=0.8, attack_threshold=0.3)
 REASON_CODES = set(json.loads((SCHEMA_DIR / "ReasonCode.avsc").read_text())["symbols"])
 
 cosines = st.floats(-1.0, 1.0)
@@ -34,6 +44,15 @@ def valid_thresholds(draw: st.DrawFn) -> Thresholds:
                       accept_far=draw(fars), reject_far=draw(fars))
 
 
+@st.composite
+def liveness_checks(draw: st.DrawFn) -> LivenessCheck:
+    """A valid liveness result: thresholds in order, any score (junk included)."""
+    attack = draw(st.floats(0.0, 1.0))
+    return LivenessCheck(score=draw(st.one_of(st.floats(0.0, 1.0), junk)),
+                         pass_threshold=draw(st.floats(attack, 1.0)), attack_threshold=attack,
+                         single_frame=draw(st.booleans()), single_frame_ok=draw(st.booleans()))
+
+
 # What a broken pipeline or a wrong caller could pass for each argument.
 JUNK = {
     "enrolled": st.one_of(st.just(False), st.none()),
@@ -44,6 +63,7 @@ JUNK = {
     "similarity": junk,
     "replay_similarity": junk,
     "thresholds": st.none(),
+    "liveness": st.one_of(st.none(), liveness_checks()),
 }
 
 
@@ -52,7 +72,9 @@ def inputs(draw: st.DrawFn) -> dict:
     """A clean check-in (real scores, one face, enrolled), with some arguments spoiled."""
     kw = {"enrolled": True, "face_count": 1, "quality_failures": draw(st.sampled_from([[], ()])),
           "similarity": draw(cosines), "replay_similarity": draw(cosines),
-          "thresholds": draw(valid_thresholds())}
+          "thresholds": draw(valid_thresholds()),
+          "liveness": LivenessCheck(score=draw(st.floats(0.8, 1.0)), pass_threshold=0.8,
+                                    attack_threshold=0.3)}
     for name in draw(st.sets(st.sampled_from(sorted(JUNK)), max_size=3)):
         kw[name] = draw(JUNK[name])
     return kw
@@ -87,6 +109,10 @@ def test_accept_needs_every_piece_of_evidence(kw: dict) -> None:
     sim, replay = kw["similarity"], kw["replay_similarity"]
     assert _is_finite_real(sim) and t.accept <= sim <= 1.001
     assert _is_finite_real(replay) and -1.001 <= replay < t.replay
+    live = kw["liveness"]
+    assert isinstance(live, LivenessCheck) and _is_finite_real(live.score)
+    assert live.pass_threshold <= live.score <= 1.0
+    assert not live.single_frame or live.single_frame_ok
     assert verdict.reason == "MATCH"
 
 
@@ -106,9 +132,20 @@ def test_a_higher_similarity_never_lowers_the_outcome(t: Thresholds, a: float, b
 
     def outcome(sim: float) -> str:
         return decide(enrolled=True, face_count=1, quality_failures=[], similarity=sim,
-                      replay_similarity=replay, thresholds=t).outcome
+                      replay_similarity=replay, thresholds=t, liveness=LIVE).outcome
 
     assert rank[outcome(low)] <= rank[outcome(high)]
+
+
+@PROPS
+@given(inputs(), liveness_checks())
+def test_an_attack_is_rejected_whatever_the_match(kw: dict, live: LivenessCheck) -> None:
+    verdict = decide(**(kw | {"liveness": live}))
+    valid = isinstance(kw["thresholds"], Thresholds)
+    if live.verdict == "ATTACK" and valid and kw["enrolled"] is True and kw["face_count"] == 1:
+        assert (verdict.outcome, verdict.reason) == (REJECT, "PRESENTATION_ATTACK")
+    if live.verdict != "LIVE":
+        assert verdict.outcome != ACCEPT
 
 
 @PROPS

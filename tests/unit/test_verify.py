@@ -11,7 +11,7 @@ from examgate.core import events
 from examgate.core.codec import EventCodec
 from examgate.core.policy import Thresholds
 from examgate.core.ports import Template
-from examgate.core.verify import Analysis, Verifier
+from examgate.core.verify import Analysis, LivenessModel, LivenessReading, Verifier
 
 T = Thresholds(accept=0.5, reject=0.3, replay=0.98)
 RNG = np.random.default_rng(1)
@@ -30,20 +30,26 @@ class FakeAnalyzer:
 
     model_version = "1"
     thresholds = T
+    liveness_model: LivenessModel | None = LivenessModel(0.8, 0.3, "antispoof_v2:4eed38f0")
 
     def __init__(self) -> None:
         self.by_frame: dict[bytes, Analysis] = {}
         self.broken = False
+        self.bursts: list[list[bytes]] = []
 
-    def analyse(self, image: bytes) -> Analysis:
+    def analyse(self, image: bytes, burst=()) -> Analysis:
         if self.broken:
             raise RuntimeError("onnxruntime exploded")
+        self.bursts.append(list(burst))
         return self.by_frame[image]
+
+
+LIVE = LivenessReading(0.95, 5, False, {"antispoof": 0.97, "motion_px": 1.5})
 
 
 def _face(emb: np.ndarray, thumb: np.ndarray, **kw) -> Analysis:
     args = dict(face_count=1, quality={"sharpness": 100.0}, quality_failures=(),
-                embedding=emb, thumbnail=thumb, stage_ms={"detect": 1.0})
+                embedding=emb, thumbnail=thumb, stage_ms={"detect": 1.0}, liveness=LIVE)
     args.update(kw)
     return Analysis(**args)
 

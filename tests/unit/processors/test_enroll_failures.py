@@ -20,7 +20,7 @@ from examgate.core.enrollment import Enroller
 from examgate.core.policy import Thresholds
 from examgate.core.ports import ObjectStoreError, TemplateStoreError
 from examgate.core.settings import Settings
-from examgate.core.verify import Analysis, Verifier
+from examgate.core.verify import Analysis, LivenessModel, LivenessReading, Verifier
 from stream_processors.enroll import agents as enroll
 from stream_processors.runtime import Runtime
 from stream_processors.verify import agents as verify
@@ -29,6 +29,8 @@ CODEC = EventCodec()
 TOPIC = "enrollment.requests"
 TRANSACTION_S = TRANSACTION_TIMEOUT_MS / 1000
 
+LIVE = LivenessReading(0.95, 5, False)
+
 
 class Stub:
     """Finds one face in any image; its embedding depends on the image's first byte."""
@@ -36,11 +38,12 @@ class Stub:
     def __init__(self, version: str = "1") -> None:
         self.model_version = version
         self.thresholds = Thresholds(0.5, 0.3)
+        self.liveness_model = LivenessModel(0.8, 0.3)
 
-    def analyse(self, image: bytes) -> Analysis:
+    def analyse(self, image: bytes, burst=()) -> Analysis:
         emb = np.zeros(8, np.float32)
         emb[image[0] % 8] = 1.0
-        return Analysis(1, {}, (), emb, None)
+        return Analysis(1, {}, (), emb, None, liveness=LIVE)
 
 
 class FakeTime:
@@ -124,7 +127,7 @@ def test_add_over_a_photo_sealed_under_an_old_key_asks_for_replace() -> None:
 
 def test_an_image_the_pipeline_chokes_on_is_a_dead_letter() -> None:
     class Choking(Stub):
-        def analyse(self, image: bytes) -> Analysis:
+        def analyse(self, image: bytes, burst=()) -> Analysis:
             if image.startswith(b"\xff"):
                 raise ValueError("alignment failed: degenerate landmarks")
             return super().analyse(image)
@@ -141,7 +144,8 @@ def test_an_image_the_pipeline_chokes_on_is_a_dead_letter() -> None:
 
 def test_an_unexpected_failure_is_a_dead_letter_not_a_crash() -> None:
     class Inconsistent(Stub):
-        def analyse(self, image: bytes) -> Analysis:  # embeddings of two sizes: a model bug
+        # embeddings of two sizes: a model bug
+        def analyse(self, image: bytes, burst=()) -> Analysis:
             return Analysis(1, {}, (), np.ones(4 + len(image), np.float32), None)
 
     rt = _runtime(Inconsistent())

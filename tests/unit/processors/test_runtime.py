@@ -18,11 +18,13 @@ from examgate.core.crypto import Sealer
 from examgate.core.enrollment import Enroller
 from examgate.core.policy import Thresholds
 from examgate.core.settings import Settings
-from examgate.core.verify import Analysis, Verifier
+from examgate.core.verify import Analysis, LivenessModel, LivenessReading, Verifier
 from stream_processors.model_reload import ModelReloader
 from stream_processors.runtime import Runtime
 
 CODEC = EventCodec()
+
+LIVE = LivenessReading(0.95, 5, False)
 
 
 class Stub:
@@ -31,9 +33,10 @@ class Stub:
     def __init__(self, version: str) -> None:
         self.model_version = version
         self.thresholds = Thresholds(0.5, 0.3)
+        self.liveness_model = LivenessModel(0.8, 0.3)
 
-    def analyse(self, image: bytes) -> Analysis:
-        return Analysis(1, {}, (), np.ones(4, np.float32) / 2, None)
+    def analyse(self, image: bytes, burst=()) -> Analysis:
+        return Analysis(1, {}, (), np.ones(4, np.float32) / 2, None, liveness=LIVE)
 
 
 class FakeRegistry:
