@@ -32,7 +32,7 @@ from .auth import (
     User,
     csrf_token,
 )
-from .feed import Broadcaster, RecentDecisions
+from .feed import Broadcaster, RecentDecisions, is_alert
 from .images import ImageLinks
 from .ports import ConsolePorts
 from .review import ReviewDesk, ReviewQueue
@@ -55,6 +55,7 @@ class Console:
     throttle: LoginThrottle
     auditor: Auditor
     recent: RecentDecisions
+    alerts: RecentDecisions  # presentation attacks, kept apart from the busy recent ring
     hub: Broadcaster
     desk: ReviewDesk
     links: ImageLinks
@@ -64,6 +65,8 @@ class Console:
         """Route one event read from Kafka to the part of the console it concerns."""
         topics = self.settings.kafka.topics
         if topic == topics.decisions and event.name == "Decision":
+            if is_alert(event.record):  # before the stream tells browsers to fetch it
+                self.alerts.add(event.record)
             self.desk.on_decision(event.record)
         elif topic == topics.feedback and event.name == "Feedback":
             self.desk.on_feedback(event.record)
@@ -75,7 +78,8 @@ class Console:
 
     def _context(self, user: User | None, extra: dict[str, Any]) -> dict[str, Any]:
         return {"title": self.console.title, "user": user, "queue_size": len(self.desk.queue),
-                "review_state": self.desk.queue.state, "exam": "", "gate": "", **extra}
+                "alert_count": len(self.alerts), "review_state": self.desk.queue.state,
+                "exam": "", "gate": "", **extra}
 
     def render(self, request: Request, name: str, user: User | None, status_code: int = 200,
                **extra: Any) -> HTMLResponse:
@@ -98,6 +102,7 @@ def _templates(zone: str) -> Jinja2Templates:
     env.filters["clock"] = lambda when: present.clock(when, zone)
     env.filters["stamp"] = lambda when: present.stamp(when, zone)
     env.filters["label"] = present.label
+    env.globals["is_alert"] = is_alert
     return templates
 
 
@@ -175,7 +180,8 @@ def create_app(settings: Settings, console_settings: ConsoleSettings,
                                window_s=console_settings.login_window_s,
                                lockout_s=console_settings.login_lockout_s,
                                per_client=console_settings.login_max_failures_per_client),
-        auditor=auditor, recent=recent, hub=hub,
+        auditor=auditor, recent=recent,
+        alerts=RecentDecisions(console_settings.recent_decisions), hub=hub,
         desk=ReviewDesk(ReviewQueue(), recent, hub, ports.events, auditor,
                         settings.kafka.topics),
         links=ImageLinks(ports.objects, ports.sealer, secret,

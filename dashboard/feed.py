@@ -2,7 +2,8 @@
 
 An event source (:mod:`dashboard.kafka_events`) hands each decision, feedback and
 audit event to the app on a background thread. Recent decisions stay in a bounded
-ring so that a page load shows them; every browser tab holds a bounded queue fed by
+ring so that a page load shows them (alerts, see :func:`is_alert`, in a ring of their
+own, so a busy gate's accepts do not push them out); every browser tab holds a bounded queue fed by
 that thread, and a tab too slow to keep up is dropped (its EventSource reconnects
 and reloads).
 """
@@ -56,6 +57,12 @@ class RecentDecisions:
     def __len__(self) -> int:
         with self._lock:
             return len(self._items)
+
+
+def is_alert(decision: Record) -> bool:
+    """A decision proctors are alerted to: a REJECT for a presentation attack (someone tried
+    to get in with a photo or a screen)."""
+    return decision.get("outcome") == "REJECT" and decision.get("reason") == "PRESENTATION_ATTACK"
 
 
 def matches(decision: Record, exam: str = "", gate: str = "") -> bool:

@@ -1,10 +1,10 @@
-"""The two pictures a proctor compares: the captured frame and the enrolled photo.
+"""The pictures a proctor compares: the captured frame (with its burst) and the enrolled photo.
 
 Enrolled photos are stored encrypted; the console decrypts them itself and serves
 them only to the logged-in user a short-lived signed link was made for. Captured
-review frames are plain JPEGs in the frames bucket: the browser gets a short-lived
-presigned link to the object store, or (``frame_links = proxy``) the same kind of
-signed console link as the photos.
+review frames and their burst frames are plain JPEGs in the frames bucket: the browser
+gets a short-lived presigned link to the object store, or (``frame_links = proxy``) the
+same kind of signed console link as the photos.
 """
 
 from __future__ import annotations
@@ -24,6 +24,11 @@ log = logging.getLogger("examgate.console.images")
 
 PHOTO = "photo"
 FRAME = "frame"
+
+
+def _keeps_frames(decision: dict[str, Any]) -> bool:
+    """Whether the verifier keeps frames for this decision: REVIEW, or a presentation attack."""
+    return decision["outcome"] == "REVIEW" or decision.get("reason") == "PRESENTATION_ATTACK"
 
 
 class ImageUnavailable(LookupError):
@@ -63,9 +68,17 @@ class ImageLinks:
         """The captured frame kept for review, if the decision has one."""
         ref = decision.get("review_frame")
         if not ref:
-            why = ("Only REVIEW decisions keep the captured frame." if decision["outcome"] !=
-                   "REVIEW" else "The frame could not be kept for review.")
+            why = ("The frame could not be kept for review." if _keeps_frames(decision) else
+                   "Only REVIEW decisions (and presentation attacks) keep the captured frame.")
             return Picture(None, why)
+        return self._frame_link(ref, username)
+
+    def burst(self, decision: dict[str, Any], username: str) -> list[Picture]:
+        """The burst frames kept beside the frame (liveness evidence), linked exactly like
+        the frame: same lifetime, same user, same checksum check when proxied."""
+        return [self._frame_link(ref, username) for ref in decision.get("review_burst") or []]
+
+    def _frame_link(self, ref: dict[str, Any], username: str) -> Picture:
         if self._frame_mode == "proxy":
             return Picture(self._console_link(FRAME, ref["bucket"], ref["key"], username,
                                               ref["sha256"]))

@@ -1,4 +1,5 @@
-"""How decisions read on screen: labels, times, quality rows and the score scale (no I/O)."""
+"""How decisions read on screen: labels, times, quality rows, the score scale and the liveness
+evidence (no I/O)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,35 @@ _QUALITY: tuple[tuple[str, str, Callable[[float], str], frozenset[str]], ...] = 
     ("detector_confidence", "Detector confidence", lambda v: f"{v:.2f}",
      frozenset({"LOW_CONFIDENCE"})),
 )
+
+
+# Codes whose plain spelling would not tell a proctor what happened.
+_WORDS = {
+    "PRESENTATION_ATTACK": "Presentation attack (photo or screen)",
+    "LIVENESS_UNCERTAIN": "Liveness uncertain",
+}
+
+# Each liveness signal with the fired names that light its row (a fired name may differ from
+# the measure it rests on: planar_motion fires on planarity).
+_SIGNALS: tuple[tuple[str, str, Callable[[float], str], frozenset[str]], ...] = (
+    ("antispoof", "Single-frame detector", lambda v: f"{v:.3f}",
+     frozenset({"antispoof", "single_frame"})),
+    ("motion_px", "Motion", lambda v: f"{v:.1f} px", frozenset({"motion_px", "no_motion"})),
+    ("planarity", "Planar motion", lambda v: f"{v:.3f}",
+     frozenset({"planarity", "planar_motion"})),
+    ("edges", "Paper/screen edge", lambda v: f"{v:.3f}", frozenset({"edges", "edge"})),
+    ("moire", "Moiré", lambda v: f"{v:.3f}", frozenset({"moire"})),
+    ("glare", "Glare", lambda v: f"{v:.3f}", frozenset({"glare"})),
+)
+_FIRED_WORDS = {
+    "antispoof": "single-frame detector", "single_frame": "single-frame detector",
+    "planar_motion": "planar motion", "planarity": "planar motion",
+    "edges": "paper/screen edge", "edge": "paper/screen edge", "moire": "moiré",
+    "glare": "glare", "no_motion": "no motion", "motion_px": "no motion",
+}
+_VERDICTS = {"LIVE": ("Live", "accept"), "UNCERTAIN": ("Uncertain", "review"),
+             "ATTACK": ("Presentation attack", "reject"),
+             "NOT_CHECKED": ("Liveness not checked", "unchecked")}
 
 
 @dataclass(frozen=True)
@@ -57,7 +87,7 @@ class ScoreScale:
 
 def label(code: str) -> str:
     """An enum symbol in words: ``UNCERTAIN_MATCH`` -> ``Uncertain match``."""
-    return code.replace("_", " ").capitalize()
+    return _WORDS.get(code) or code.replace("_", " ").capitalize()
 
 
 def clock(when: datetime | None, zone: str) -> str:
@@ -104,3 +134,85 @@ def score_scale(similarity: float | None, thresholds: Record | None) -> ScoreSca
 
     return ScoreScale(similarity, thresholds["reject"], thresholds["accept"], x(similarity),
                       x(thresholds["reject"]), x(thresholds["accept"]))
+
+
+@dataclass(frozen=True)
+class SignalRow:
+    """One liveness signal's value, and whether it voted attack."""
+
+    label: str
+    value: str
+    fired: bool
+
+
+@dataclass(frozen=True)
+class LivenessView:
+    """The liveness evidence of a decision as the card shows it."""
+
+    verdict: str  # LIVE, UNCERTAIN, ATTACK or NOT_CHECKED
+    words: str
+    band: str  # accept, review, reject or unchecked: the colours of the verdict
+    score: float | None = None
+    pass_threshold: float | None = None
+    attack_threshold: float | None = None
+    frames: int = 0
+    single_frame: bool = False
+    fired: tuple[str, ...] = ()
+    signals: tuple[SignalRow, ...] = ()
+    models: str = ""
+    note: str = ""  # why there is no evidence, when there is none
+
+    @property
+    def checked(self) -> bool:
+        """Whether there is liveness evidence to show at all."""
+        return self.verdict != "NOT_CHECKED"
+
+    @property
+    def has_scale(self) -> bool:
+        """Whether the score bar can be drawn."""
+        return None not in (self.score, self.pass_threshold, self.attack_threshold)
+
+    def x(self, value: float | None) -> float:
+        """Where ``value`` (a score in [0, 1]) sits on the 0-100 bar."""
+        return round(max(0.0, min(100.0, (value or 0.0) * 100)), 2)
+
+
+def fired_words(name: str) -> str:
+    """A signal that voted attack, in the proctor's words (``planar_motion`` -> planar motion)."""
+    return _FIRED_WORDS.get(name) or name.replace("_", " ")
+
+
+def signal_rows(signals: Record | None, fired: list[str] | tuple[str, ...]) -> list[SignalRow]:
+    """The measured signals, known ones first in a fixed order, the others by name."""
+    signals, lit = dict(signals or {}), set(fired)
+    rows = []
+    for name, words, fmt, fires in _SIGNALS:
+        value = signals.pop(name, None)
+        if value is not None:
+            rows.append(SignalRow(words, fmt(value), bool(lit & fires)))
+    for name in sorted(signals):
+        rows.append(SignalRow(fired_words(name).capitalize(), f"{signals[name]:.3f}",
+                              name in lit))
+    return rows
+
+
+def liveness_view(liveness: Record | None) -> LivenessView:
+    """The liveness panel of a decision; "not checked" when it carries no evidence (version 1
+    records, no face found, or a model version without liveness)."""
+    if not liveness:
+        return LivenessView("NOT_CHECKED", *_VERDICTS["NOT_CHECKED"],
+                            note="No liveness evidence on this decision (an older record, no "
+                                 "face found, or a model version without liveness).")
+    verdict = liveness.get("verdict") or "NOT_CHECKED"
+    words, band = _VERDICTS.get(verdict, (label(verdict), "unchecked"))
+    fired = list(liveness.get("fired") or [])
+    return LivenessView(
+        verdict, words, band, score=liveness.get("score"),
+        pass_threshold=liveness.get("pass_threshold"),
+        attack_threshold=liveness.get("attack_threshold"),
+        frames=int(liveness.get("frames") or 0),
+        single_frame=bool(liveness.get("single_frame")),
+        fired=tuple(dict.fromkeys(fired_words(f) for f in fired)),
+        signals=tuple(signal_rows(liveness.get("signals"), fired)),
+        models=liveness.get("models") or "",
+        note="" if verdict != "NOT_CHECKED" else "No valid live score was measured.")

@@ -1,4 +1,5 @@
-"""The console's pages: live decisions, the review queue, the admin view, images and the stream.
+"""The console's pages: live decisions, the review queue, the alerts, the admin view, images and
+the stream.
 
 Every page works without JavaScript (forms post and redirect back); the script
 only adds the live updates from ``/stream`` and keyboard shortcuts.
@@ -16,7 +17,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response, Streamin
 
 from . import present
 from .auth import User, check_csrf, csrf_token, require
-from .feed import Message, Subscription, matches, sse_json, sse_stream
+from .feed import Message, Subscription, is_alert, matches, sse_json, sse_stream
 from .images import ImageUnavailable
 from .ports import PublishError
 from .review import VERDICTS, QueueItem, ReviewError
@@ -44,18 +45,25 @@ def _flash(request: Request, kind: str, text: str) -> None:
     request.session["flash"] = [kind, text]
 
 
-def card(request: Request, item: QueueItem, user: User) -> dict[str, Any]:
-    """Everything one review card shows."""
+def evidence(request: Request, d: dict[str, Any], user: User) -> dict[str, Any]:
+    """What a proctor looks at for one decision: the captured frame and its burst, the
+    enrolled photos, the scores and the liveness evidence."""
     console = request.app.state.console
-    d = item.decision
     return {
-        "item": item, "d": d,
+        "d": d, "item": None,
         "frame": console.links.frame(d, user.username),
+        "burst": console.links.burst(d, user.username),
         "photos": console.links.enrolled(d["claimed_student_id"], user.username),
         "quality": present.quality_rows(d.get("quality")),
         "failed": present.failed_checks(d.get("quality")),
         "scale": present.score_scale(d.get("similarity"), d.get("thresholds")),
+        "liveness": present.liveness_view(d.get("liveness")),
     }
+
+
+def card(request: Request, item: QueueItem, user: User) -> dict[str, Any]:
+    """Everything one review card shows."""
+    return {**evidence(request, item.decision, user), "item": item}
 
 
 @router.get("/")
@@ -142,8 +150,9 @@ def verdict(request: Request, decision_id: str, user: Reviewer,
 def dispute(request: Request, decision_id: str, user: Reviewer,
             csrf: Annotated[str, Form()] = "", note: Annotated[str, Form(max_length=2000)] = "",
             exam: Annotated[str, Form(max_length=64)] = "",
-            gate: Annotated[str, Form(max_length=64)] = "") -> Response:
-    """Send a REJECT decision to the review queue."""
+            gate: Annotated[str, Form(max_length=64)] = "",
+            back: Annotated[str, Form(max_length=16)] = "") -> Response:
+    """Send a REJECT decision to the review queue (from the live table or an alert)."""
     console = request.app.state.console
     check_csrf(request, csrf)
     try:
@@ -159,7 +168,43 @@ def dispute(request: Request, decision_id: str, user: Reviewer,
     else:
         _flash(request, "ok", f"The rejection of {item.decision['claimed_student_id']} is in "
                               "the review queue.")
-    return RedirectResponse(_back("/live", exam, gate), status_code=303)
+    page = "/alerts" if back == "alerts" else "/live"
+    return RedirectResponse(_back(page, exam, gate), status_code=303)
+
+
+ALERTS_SHOWN = 50  # each card lists enrolled photos in the object store: keep the page quick
+
+
+@router.get("/alerts")
+def alerts(request: Request, user: Viewer, exam: Exam = "", gate: Gate = "") -> Response:
+    """Presentation attacks, newest first, each with its frames and liveness evidence."""
+    console = request.app.state.console
+    exams, gates = console.recent.facets()
+    cards = [evidence(request, d, user)
+             for d in console.alerts.latest(exam, gate, limit=ALERTS_SHOWN)]
+    return console.render(request, "alerts.html", user, page="alerts", exam=exam, gate=gate,
+                          exams=exams, gates=gates, cards=cards)
+
+
+@router.get("/alerts/items")
+def alert_items(request: Request, user: Viewer, exam: Exam = "", gate: Gate = "") -> Response:
+    """Every alert card alone (the script reloads them after a reconnect)."""
+    console = request.app.state.console
+    cards = [evidence(request, d, user)
+             for d in console.alerts.latest(exam, gate, limit=ALERTS_SHOWN)]
+    return console.render(request, "_alerts.html", user, exam=exam, gate=gate, cards=cards)
+
+
+@router.get("/alerts/item/{decision_id}")
+def alert_item(request: Request, decision_id: str, user: Viewer, exam: Exam = "",
+               gate: Gate = "") -> Response:
+    """One alert card, with fresh image links (the script adds it when an attack comes in)."""
+    console = request.app.state.console
+    d = console.alerts.get(decision_id)
+    if d is None:
+        return Response(status_code=404)
+    return console.render(request, "_alert.html", user, exam=exam, gate=gate,
+                          c=evidence(request, d, user))
 
 
 @router.get("/img/{token}")
@@ -176,7 +221,8 @@ def image(request: Request, token: str, user: Viewer) -> Response:
 @router.get("/stream")
 async def stream(request: Request, user: Viewer, exam: Exam = "",
                  gate: Gate = "") -> StreamingResponse:
-    """Server-sent events: ``decision`` (a table row) and ``queue`` (an item came or went)."""
+    """Server-sent events: ``decision`` (a table row; an alert says so) and ``queue`` (an item
+    came or went)."""
     console = request.app.state.console
     token = csrf_token(request)
     sub = console.hub.subscribe()
@@ -187,7 +233,10 @@ async def stream(request: Request, user: Viewer, exam: Exam = "",
         if message.kind == "decision":
             row = console.fragment("_row.html", user=user, csrf=token, d=message.data,
                                    exam=exam, gate=gate)
-            return sse_json({"event_id": message.data["event_id"], "row": row})
+            payload: dict[str, Any] = {"event_id": message.data["event_id"], "row": row}
+            if is_alert(message.data):
+                payload.update(alert=True, alerts=len(console.alerts))
+            return sse_json(payload)
         return sse_json(message.data)
 
     def still_valid() -> bool:

@@ -14,15 +14,26 @@ def gate(
     gate_id: Annotated[str, typer.Option("--gate-id", help="This gate's id (the Kafka key).")],
     exam_id: Annotated[str, typer.Option("--exam-id", help="The exam being checked in.")],
     source: Annotated[str, typer.Option(
-        help="Camera index (0), a video file, or a folder of images.")] = "0",
+        help="Camera index (0), a video file, or a folder: of images (one single-frame "
+             "check-in each) or of burst sub-folders (one check-in each: its images in name "
+             "order, the first being the primary frame).")] = "0",
     ids_from: Annotated[str, typer.Option(
         help="Where claimed student ids come from: 'card' (one line per ID-card read on "
              "stdin), 'roster' (CSV file,student_id) or 'filename' (name before '__').")] = "card",
     roster: Annotated[Path | None, typer.Option(help="Roster CSV for --ids-from roster.")] = None,
     inline_max_kb: Annotated[int, typer.Option(
-        help="Frames larger than this go to the object store by reference.")] = 256,
+        help="Frame KiB one check-in carries inside the event at most (the primary first); "
+             "the other frames go to the object store by reference.")] = 256,
+    burst: Annotated[int, typer.Option(
+        min=0, max=32,
+        help="Extra frames captured right after the primary, sent in the same check-in for "
+             "the liveness checks; 0: a single-frame gate.")] = 4,
+    burst_interval_ms: Annotated[int, typer.Option(
+        min=1, max=2000,
+        help="Milliseconds between burst frames (video: converted to frames by its FPS).")
+    ] = 125,
 ) -> None:
-    """Publish check-ins from a gate camera, a video or a folder of images."""
+    """Publish check-ins from a gate camera, a video or a folder of images or bursts."""
     from producers.frames import open_source
     from producers.gate import (
         claims_from_card_reader,
@@ -32,7 +43,14 @@ def gate(
     )
 
     settings = load_settings()
-    frames, kind = open_source(source)
+    if burst > settings.checkin.max_extra_frames:
+        typer.echo(f"warning: the verifier reads {settings.checkin.max_extra_frames} burst "
+                   f"frame(s) at most (checkin.max_extra_frames); the rest are wasted", err=True)
+    try:
+        opened = open_source(source, burst, burst_interval_ms / 1000)
+    except (FileNotFoundError, ValueError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--source") from exc
+    frames = opened.captures
     if ids_from == "card":
         claims = claims_from_card_reader(frames)
     elif ids_from == "roster":
@@ -43,8 +61,9 @@ def gate(
         claims = claims_from_filenames(frames)
     else:
         raise typer.BadParameter("--ids-from must be card, roster or filename")
-    producer = make_gate(settings, gate_id, exam_id, inline_max_bytes=inline_max_kb * 1024)
-    report = producer.run(claims, kind)
+    producer = make_gate(settings, gate_id, exam_id, inline_max_bytes=inline_max_kb * 1024,
+                         burst=opened.burst)
+    report = producer.run(claims, opened.kind)
     typer.echo(f"gate {gate_id}: {report.delivered} check-in(s) delivered, "
                f"{len(report.failed)} failed")
     for event_id, err in report.failed:

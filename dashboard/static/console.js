@@ -4,7 +4,7 @@
   "use strict";
   const body = document.body;
   const page = body.dataset.page;
-  if (page !== "live" && page !== "review") return;
+  if (page !== "live" && page !== "review" && page !== "alerts") return;
 
   const filters = new URLSearchParams();
   if (body.dataset.exam) filters.set("exam", body.dataset.exam);
@@ -12,6 +12,7 @@
   const query = filters.toString() ? "?" + filters.toString() : "";
   const status = document.getElementById("stream-status");
   const badge = document.getElementById("queue-size");
+  const alertBadge = document.getElementById("alert-count");
   const MAX_ROWS = 300;
 
   function setStatus(live, text) {
@@ -29,6 +30,11 @@
   function setQueueSize(n) {
     badge.textContent = n;
     badge.classList.toggle("zero", n === 0);
+  }
+
+  function setAlertCount(n) {
+    alertBadge.textContent = n;
+    alertBadge.classList.toggle("zero", n === 0);
   }
 
   // Live table ------------------------------------------------------------------------
@@ -70,12 +76,26 @@
     emptyNote();
   }
 
+  // Alerts ----------------------------------------------------------------------------
+  const alerts = document.getElementById("alerts");
+
+  async function addAlert(id) {
+    if (document.getElementById("alert-" + id)) return;
+    const resp = await fetch(`/alerts/item/${encodeURIComponent(id)}${query}`,
+                             {credentials: "same-origin"});
+    if (!resp.ok || document.getElementById("alert-" + id)) return;
+    alerts.prepend(fromHtml(await resp.text()));
+    const note = alerts.querySelector(".empty-queue");
+    if (note) note.hidden = true;
+  }
+
   async function reload() {
-    const url = page === "live" ? "/live/rows" + query : "/review/items" + query;
+    const urls = {live: "/live/rows", review: "/review/items", alerts: "/alerts/items"};
+    const url = urls[page] + query;
     const resp = await fetch(url, {credentials: "same-origin"});
     if (resp.status === 401) { window.location.reload(); return; }
     if (!resp.ok) return;
-    const target = page === "live" ? rows : cards;
+    const target = {live: rows, review: cards, alerts: alerts}[page];
     target.replaceChildren(fromHtml(await resp.text()));
   }
 
@@ -100,7 +120,12 @@
     window.location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search));
   });
   source.addEventListener("decision", (e) => {
-    if (page === "live") addRow(JSON.parse(e.data));
+    const data = JSON.parse(e.data);
+    if (page === "live") addRow(data);
+    if (data.alert) {
+      setAlertCount(data.alerts);
+      if (page === "alerts") addAlert(data.event_id);
+    }
   });
   source.addEventListener("queue", (e) => {
     const data = JSON.parse(e.data);

@@ -106,13 +106,17 @@ def login(client: TestClient) -> Callable[[str], TestClient]:
 
 @pytest.fixture
 def make_decision() -> Callable[..., dict[str, Any]]:
-    """A Decision record, REVIEW by default, with a kept frame."""
+    """A Decision record, REVIEW by default, with a kept frame (and ``burst`` kept burst
+    frames, and ``liveness`` evidence, when given)."""
 
     def make(outcome: str = "REVIEW", *, student: str = "s-001", gate: str = "gate-1",
              exam: str = "exam-42", reason: str = "UNCERTAIN_MATCH", frame: bool = True,
-             similarity: float | None = 0.41) -> dict[str, Any]:
+             similarity: float | None = 0.41, liveness: dict[str, Any] | None = None,
+             burst: int = 0) -> dict[str, Any]:
         eid = events.new_event_id()
         now = events.utcnow()
+        kept_burst = [events.object_ref("examgate-frames", f"review/{student}/{eid}-{k}.jpg",
+                                        f"burst {k}".encode()) for k in range(1, burst + 1)]
         return {
             "event_id": eid, "gate_id": gate, "exam_id": exam, "claimed_student_id": student,
             "outcome": outcome, "reason": reason, "reason_detail": "Score between thresholds.",
@@ -123,7 +127,8 @@ def make_decision() -> Callable[..., dict[str, Any]]:
             "quality": {"face_count": 1, "face_size_px": 140.0, "sharpness": 9.5,
                         "brightness": 120.0, "clipped_fraction": 0.01, "yaw_deg": 4.0,
                         "roll_deg": -2.0, "detector_confidence": 0.97, "failed": ["BLURRY"]},
-            "latency_ms": {}, "shadow": None,
+            "liveness": liveness, "latency_ms": {}, "shadow": None,
+            "review_burst": kept_burst,
             "review_frame": (events.object_ref("examgate-frames", f"review/{student}/{eid}.jpg",
                                                b"frame") if frame else None),
             "captured_at": now, "published_at": now, "decided_at": now, "processor_id": "p1",

@@ -266,7 +266,8 @@ def test_dispute_button_flow(login: Callable[[str], TestClient], ports: ConsoleP
                        data={"csrf": csrf_of(live)})
     assert resp.status_code == 200 and "is in the review queue" in resp.text
     page = client.get("/review").text
-    assert "Disputed by pat" in page and "Only REVIEW decisions keep the captured frame." in page
+    assert "Disputed by pat" in page
+    assert "Only REVIEW decisions (and presentation attacks) keep the captured frame." in page
     assert [a["action"] for a in ports.events.of("AuditEvent")] == ["login", "dispute"]
 
 
