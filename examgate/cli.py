@@ -37,6 +37,7 @@ TOP_LEVEL = {
     "gate": ("producers.cli", "gate"),
     "enroll": ("producers.cli", "enroll"),
     "embed": ("examgate.vision.cli", "embed"),
+    "analyse": ("examgate.models.analyse", "analyse"),
     "console": ("dashboard.cli", "console"),
     "demo": ("simulator.cli", "demo"),
     "simulate": ("simulator.cli", "simulate"),
@@ -44,6 +45,7 @@ TOP_LEVEL = {
 }
 BENCHMARKS = {
     "lfw": ("benchmarks.lfw", "lfw"),
+    "pad": ("benchmarks.pad", "pad"),
     "e2e": ("simulator.bench_e2e", "e2e"),
     "scaleout": ("simulator.bench_scaleout", "scaleout"),
 }

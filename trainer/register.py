@@ -1,9 +1,9 @@
 """Registering a challenger: the only place the retrain loop writes to the model registry.
 
-The new version keeps the champion's detector and spec (input, alignment,
-flip) and carries its own embedder, thresholds, the provenance of its training
-and every gate's verdict, so a reader of the registry alone can tell where a
-version came from and why it was let in.
+The new version keeps the champion's detector, liveness models and spec (input,
+alignment, flip, liveness thresholds) and carries its own embedder, thresholds,
+the provenance of its training and every gate's verdict, so a reader of the
+registry alone can tell where a version came from and why it was let in.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def register_challenger(registry: ModelRegistry, champion: ModelBundle, challeng
     """Register ``challenger`` beside the champion's detector under ``alias``; its version."""
     version = registry.register(
         detector=champion.detector, embedder=champion.embedder,
-        files={"detector": champion.files["detector"], "embedder": challenger.embedder},
+        files={**champion.files, "embedder": challenger.embedder},
         thresholds=challenger.thresholds, spec=challenger_spec(champion, challenger),
         experiment=experiment, alias=alias, run_name=run_name, metrics=challenger.metrics)
     registry.tag_version(version, "retrain_run", str(challenger.training["run_id"]))

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Sequence
 from typing import Any
 
 import cv2
 import numpy as np
 
 from examgate.adapters.registry import ModelBundle
-from examgate.core.policy import Thresholds
+from examgate.core.policy import LivenessCheck, Thresholds
 from examgate.core.settings import Settings
-from examgate.core.verify import Analysis
+from examgate.core.verify import Analysis, LivenessModel, LivenessReading
 from examgate.vision import FacePipeline, ImageDecodeError, create_detector, create_embedder
 from examgate.vision.decode import DecodeLimits
+from examgate.vision.liveness import LivenessChecker, LivenessEvidence
+from examgate.vision.liveness.antispoof import ANTISPOOF_FILES
+
+log = logging.getLogger("examgate.analyzer")
 
 # Handled by the policy as their own reasons, not as LOW_QUALITY.
 _COUNT_REASONS = {"NO_FACE", "MULTIPLE_FACES"}
@@ -25,21 +32,51 @@ def thumbnail(aligned: np.ndarray) -> np.ndarray:
     return cv2.resize(grey, (THUMB_SIDE, THUMB_SIDE), interpolation=cv2.INTER_AREA)
 
 
+def reading(evidence: LivenessEvidence) -> LivenessReading:
+    """The verifier's view of the liveness evidence."""
+    return LivenessReading(evidence.score, evidence.frames, evidence.single_frame,
+                           dict(evidence.signals), tuple(evidence.fired))
+
+
 class PipelineAnalyzer:
-    """A FacePipeline bound to a model version and its calibrated thresholds."""
+    """A FacePipeline bound to a model version, its calibrated thresholds and, when the
+    version names liveness models, the liveness checker and its thresholds."""
 
     def __init__(self, pipeline: FacePipeline, model_version: str,
-                 thresholds: Thresholds) -> None:
+                 thresholds: Thresholds, liveness: LivenessChecker | None = None,
+                 liveness_model: LivenessModel | None = None) -> None:
         self.pipeline = pipeline
         self.model_version = model_version
         self.thresholds = thresholds
+        self.liveness = liveness
+        self.liveness_model = liveness_model if liveness is not None else None
 
-    def analyse(self, image: bytes) -> Analysis:
-        """Run the pipeline on encoded image bytes."""
+    def decode_burst(self, burst: Sequence[bytes]) -> list[np.ndarray]:
+        """The burst frames that decode; one that does not is left out (less evidence)."""
+        frames = []
+        for data in burst:
+            try:
+                frames.append(self.pipeline.decode(data))
+            except ImageDecodeError as exc:
+                log.warning("analyse: a burst frame is unreadable, left out: %s", exc)
+        return frames
+
+    def analyse(self, image: bytes, burst: Sequence[bytes] = ()) -> Analysis:
+        """Run the pipeline on encoded image bytes, and liveness on it and its burst."""
+        t0 = time.perf_counter()
         try:
-            result = self.pipeline.run(image)
+            decoded = self.pipeline.decode(image)
         except ImageDecodeError as exc:
             return Analysis(0, {}, (), None, None, {}, error=f"image unreadable: {exc}")
+        decode_ms = (time.perf_counter() - t0) * 1000
+        result = self.pipeline.run(decoded)
+        timings = dict(result.timings_ms, decode=decode_ms)
+        live = None
+        if self.liveness is not None and result.verdict.face is not None:
+            t1 = time.perf_counter()
+            frames = self.decode_burst(burst)
+            live = reading(self.liveness.check(decoded, result.verdict.face, frames))
+            timings["liveness"] = (time.perf_counter() - t1) * 1000
         m = result.verdict.measures
         quality = {} if m is None else {
             "face_size_px": m.face_px, "sharpness": m.sharpness, "brightness": m.brightness,
@@ -48,7 +85,7 @@ class PipelineAnalyzer:
         failures = tuple(r for r in result.quality_failures if r not in _COUNT_REASONS)
         thumb = thumbnail(result.aligned) if result.aligned is not None else None
         return Analysis(result.face_count, quality, failures, result.embedding, thumb,
-                        dict(result.timings_ms))
+                        timings, liveness=live)
 
 
 def analyzer_from_bundle(bundle: ModelBundle, settings: Settings) -> PipelineAnalyzer:
@@ -67,8 +104,33 @@ def analyzer_from_bundle(bundle: ModelBundle, settings: Settings) -> PipelineAna
                           min_side=v.min_image_side)
     # Alignment is part of what the thresholds were calibrated with: the bundle's wins.
     align = str(bundle.spec.get("align_method", v.align_method))
+    checker, model = liveness_from_bundle(bundle, settings)
     return PipelineAnalyzer(FacePipeline(detector, embedder, v.quality, limits, align),
-                            bundle.version, bundle.thresholds)
+                            bundle.version, bundle.thresholds, checker, model)
+
+
+def liveness_from_bundle(bundle: ModelBundle, settings: Settings
+                         ) -> tuple[LivenessChecker | None, LivenessModel | None]:
+    """The liveness checker and thresholds a model version names, or (None, None) for a
+    version registered without them (its check-ins are never accepted: REVIEW)."""
+    spec = bundle.spec.get("liveness")
+    files = {role: bundle.files[role] for role in ANTISPOOF_FILES if role in bundle.files}
+    if not isinstance(spec, dict) or len(files) != len(ANTISPOOF_FILES):
+        log.warning("model version %s names no liveness models: its check-ins go to REVIEW "
+                    "(register a version with them: examgate bootstrap)", bundle.version)
+        return None, None
+    try:
+        model = LivenessModel(float(spec["pass_threshold"]), float(spec["attack_threshold"]),
+                              ",".join(f"{role}:{bundle.spec['files'][role]['sha256'][:12]}"
+                                       for role in sorted(files)))
+        LivenessCheck(None, model.pass_threshold, model.attack_threshold)  # validates them
+    except (KeyError, TypeError, ValueError) as exc:
+        log.error("model version %s has invalid liveness thresholds (%s): its check-ins go "
+                  "to REVIEW", bundle.version, exc)
+        return None, None
+    checker = LivenessChecker.from_files(files, settings.vision.liveness,
+                                         threads=settings.vision.intra_op_threads)
+    return checker, model
 
 
 def load_analyzer(settings: Settings, alias_or_version: str = "champion") -> PipelineAnalyzer:

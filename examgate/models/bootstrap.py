@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from examgate.adapters import factory as ports
+from examgate.adapters.registry import ModelRegistry
 from examgate.core.policy import Thresholds
 from examgate.core.settings import Settings
 from examgate.models import lfw
@@ -129,22 +130,61 @@ def calibrate(settings: Settings) -> Calibration:
                        tuple(sorted(calibration_identities(lfw_dir))))
 
 
+def liveness_spec(settings: Settings) -> tuple[dict[str, Path], dict[str, object]]:
+    """The liveness model files (role -> path, hashes checked) and their calibrated spec."""
+    from examgate.models.liveness_calibration import calibrate_liveness, liveness_files
+    from examgate.vision.liveness import LivenessChecker
+
+    files = liveness_files(settings)
+    LivenessChecker.from_files(files, settings.vision.liveness)  # refuses a wrong hash now
+    cal = calibrate_liveness(settings, calibration_images(settings.data.lfw_dir))
+    return files, cal.spec()
+
+
+def add_liveness(settings: Settings, registry: ModelRegistry, version: str) -> str:
+    """A new version of ``version`` that also names the liveness models, as ``champion``.
+
+    A version registered before liveness existed never ACCEPTs (its check-ins go to
+    REVIEW); this upgrades it in place of a full re-calibration: same detector,
+    embedder and match thresholds.
+    """
+    bundle = registry.load(version)
+    files, spec = liveness_spec(settings)
+    base = {k: v for k, v in bundle.spec.items()
+            if k not in ("detector", "embedder", "files", "thresholds")}
+    new = registry.register(detector=bundle.detector, embedder=bundle.embedder,
+                            files={**bundle.files, **files}, thresholds=bundle.thresholds,
+                            spec={**base, "liveness": spec, "upgraded_from": version},
+                            experiment=settings.mlflow.experiment, alias="champion",
+                            run_name="add-liveness")
+    log.info("bootstrap: version %s = version %s + liveness models, now champion", new, version)
+    return new
+
+
 def bootstrap(settings: Settings, *, force: bool = False) -> str:
-    """Register the default models as ``champion`` unless one exists; returns its version."""
+    """Register the default models as ``champion`` unless one exists; returns its version.
+
+    A champion registered without liveness models is upgraded (see :func:`add_liveness`).
+    """
     registry = ports.model_registry(settings)
     if not force and "champion" in registry.aliases():
         version = registry.resolve("champion")
+        if "liveness" not in registry.load(version).spec:
+            return add_liveness(settings, registry, version)
         log.info("bootstrap: champion already registered (version %s)", version)
         return version
     v = settings.vision
     cal = calibrate(settings)
-    files = {"detector": locate_model(v.detector).path, "embedder": locate_model(v.embedder).path}
+    live_files, live_spec = liveness_spec(settings)
+    files = {"detector": locate_model(v.detector).path, "embedder": locate_model(v.embedder).path,
+             **live_files}
     spec = {"input": {"detector": "BGR uint8, any size (downscaled to "
                                   f"{v.detect_max_side} px for detection)",
                       "embedder": "112x112 RGB 0-255 face aligned to the ArcFace template"},
             "embedding_dim": 128, "flip_tta": v.flip_tta, "align_method": v.align_method,
             "calibration": {"dataset": "LFW View 1", "split": CALIBRATION_SPLIT,
-                            "identities": list(cal.identities)}}
+                            "identities": list(cal.identities)},
+            "liveness": live_spec}
     return registry.register(detector=v.detector, embedder=v.embedder, files=files,
                              thresholds=cal.thresholds, spec=spec,
                              experiment=settings.mlflow.experiment, alias="champion",
