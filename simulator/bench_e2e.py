@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,9 +24,24 @@ from simulator.driver import Probe, run_through_system
 log = logging.getLogger("examgate.bench.e2e")
 
 
+def live_burst(photo: bytes, frames: int, seed: int) -> tuple[bytes, ...]:
+    """``photo`` as a gate's burst of a live student (JPEGs: the primary, then the burst)."""
+    import cv2
+
+    from examgate.augment import render_burst
+
+    image = cv2.imdecode(np.frombuffer(photo, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError("a benchmark photo does not decode")
+    rendered = render_burst("bona_fide", np.asarray(image), np.random.default_rng(seed), frames=frames)
+    return tuple(cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+                 for f in rendered)
+
+
 def load_probes(settings: Settings, students: int, rate: float, duration: float, gates: int,
-                seed: int) -> tuple[list[tuple[str, list[bytes]]], list[Probe]]:
-    """A cohort and a steady stream of genuine check-ins (a different photo of each student)."""
+                seed: int, burst: int = 4) -> tuple[list[tuple[str, list[bytes]]], list[Probe]]:
+    """A cohort and a steady stream of genuine check-ins (a different photo of each student,
+    with ``burst`` extra frames of natural micro-motion; 0 sends the photo alone)."""
     from examgate.models import lfw
     from examgate.models.bootstrap import calibration_identities
 
@@ -36,20 +52,25 @@ def load_probes(settings: Settings, students: int, rate: float, duration: float,
     multi = sorted(p for p, imgs in people.items() if len(imgs) >= 2 and p not in excluded)
     cohort = rng.sample(multi, min(students, len(multi)))
     read = {p: [Path(n).read_bytes() for n in people[p][:2]] for p in cohort}
+    if burst > 0:
+        frames = {p: live_burst(read[p][1], 1 + burst, seed + k) for k, p in enumerate(cohort)}
+    else:
+        frames = {p: (read[p][1],) for p in cohort}
     n = int(rate * duration)
     probes = [Probe(f"gate-{i % gates + 1}", cohort[i % len(cohort)],
-                    read[cohort[i % len(cohort)]][1], i / rate, {"kind": "genuine"})
+                    frames[cohort[i % len(cohort)]][0], i / rate, {"kind": "genuine"},
+                    extra_frames=frames[cohort[i % len(cohort)]][1:])
               for i in range(n)]
     return [(p, [read[p][0]]) for p in cohort], probes
 
 
 def run_e2e(settings: Settings, rate: float, duration: float, workers: int, students: int,
-            gates: int, seed: int) -> dict[str, Any]:
+            gates: int, seed: int, burst: int = 4) -> dict[str, Any]:
     """Start workers, enroll, replay at ``rate`` for ``duration`` seconds, and measure."""
     from examgate.models.bootstrap import bootstrap
 
     version = bootstrap(settings)
-    cohort, probes = load_probes(settings, students, rate, duration, gates, seed)
+    cohort, probes = load_probes(settings, students, rate, duration, gates, seed, burst)
     # The timeout is long enough to drain a backlog at a few check-ins per second.
     run = run_through_system(settings, cohort, probes, model_version=version,
                              exam_id="bench-e2e", workers=workers,
@@ -59,8 +80,14 @@ def run_e2e(settings: Settings, rate: float, duration: float, workers: int, stud
     decided = [o for o in outcomes if o.received_at is not None]
     received = [o.received_at for o in decided if o.received_at is not None]
     span = max(received) - min(o.sent_at for o in outcomes) if received else 0.0
+    stage = [o.decision["latency_ms"].get("liveness") for o in decided if o.decision]
+    live_ms = np.array([v for v in stage if v is not None])
     return {
         "rate": rate, "duration_s": duration, "workers": workers, "check_ins": len(outcomes),
+        "burst_frames": burst,
+        "outcomes": dict(Counter(f"{o.decision['outcome']} {o.decision['reason']}"
+                                 for o in decided if o.decision)),
+        "liveness_ms_p50": float(np.percentile(live_ms, 50)) if live_ms.size else None,
         "decided": len(decided), "duplicates": run.duplicates,
         "latency_ms_p50": float(np.percentile(lat, 50)) if lat.size else None,
         "latency_ms_p95": float(np.percentile(lat, 95)) if lat.size else None,
@@ -78,18 +105,23 @@ def e2e(
     students: Annotated[int, typer.Option(help="Enrolled students to cycle through.")] = 100,
     gates: Annotated[int, typer.Option(help="Gates the load is spread over.")] = 6,
     seed: Annotated[int, typer.Option(help="Random seed of the cohort.")] = 11,
+    burst: Annotated[int, typer.Option(min=0, max=8, help=(
+        "Extra frames per check-in (a live student's micro-motion); 0 sends one frame, "
+        "which a gate not configured single-frame decides as REVIEW."))] = 4,
     json_out: Annotated[Path, typer.Option("--json", help="Where to write the numbers.")] =
         Path("results/e2e.json"),
 ) -> None:
     """Offer RATE check-ins/s for DURATION s and report latency, throughput and lag."""
-    result = run_e2e(load_settings(), rate, duration, workers, students, gates, seed)
+    result = run_e2e(load_settings(), rate, duration, workers, students, gates, seed, burst)
     table = Table(title=f"bench e2e: {rate:g}/s for {duration:g} s, {workers} worker(s)")
     table.add_column("measure")
     table.add_column("value", justify="right")
     for key in ("check_ins", "decided", "duplicates", "latency_ms_p50", "latency_ms_p95",
-                "latency_ms_p99", "throughput_per_s", "max_lag"):
+                "latency_ms_p99", "liveness_ms_p50", "throughput_per_s", "max_lag"):
         val = result[key]
         table.add_row(key, f"{val:.1f}" if isinstance(val, float) else str(val))
+    for key, count in sorted(result["outcomes"].items()):
+        table.add_row(f"  {key}", str(count))
     Console().print(table)
     json_out.parent.mkdir(parents=True, exist_ok=True)
     json_out.write_text(json.dumps(result, indent=2))

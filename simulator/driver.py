@@ -37,13 +37,14 @@ def progress() -> Progress:
 
 @dataclass(frozen=True)
 class Probe:
-    """One planned check-in: who claims to be whom, the frame, and when to send it."""
+    """One planned check-in: who claims to be whom, the frames, and when to send it."""
 
     gate_id: str
     claimed_student_id: str
     frame: bytes
     at_s: float  # seconds after the replay starts
     label: dict[str, Any] = field(default_factory=dict)  # ground truth, kept on this side only
+    extra_frames: tuple[bytes, ...] = ()  # the burst after the primary frame (JPEGs)
 
 
 @dataclass
@@ -252,6 +253,7 @@ def replay(settings: Settings, probes: Sequence[Probe], exam_id: str,
                 gate_id=probe.gate_id, exam_id=exam_id,
                 claimed_student_id=probe.claimed_student_id,
                 frame=events.inline_frame(probe.frame),
+                extra_frames=[events.inline_frame(b) for b in probe.extra_frames],
                 camera_meta=events.camera(f"cam-{probe.gate_id}", 0, 0, source="simulator"))
             publisher.publish(topic, probe.gate_id, "CheckIn", record)
             outcomes.append(Outcome(probe, record["event_id"], time.time()))

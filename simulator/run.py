@@ -9,7 +9,10 @@ writes the report (JSON, HTML with plots, CSV), logged to MLflow as a run.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,7 @@ import cv2
 import numpy as np
 from rich.console import Console
 
-from examgate.augment import apply_chain
+from examgate.augment import apply_chain_moved, render_burst
 from examgate.core.settings import Settings
 from examgate.models import lfw
 from examgate.models.lfw import names_in_pairs
@@ -80,13 +83,52 @@ def enrollable(analyzer: Any, candidates: Sequence[Person], n: int) -> list[Pers
     raise ValueError(f"only {len(out)} of the {n} students asked for have a usable photo")
 
 
-def render_probe(planned: PlannedCheckIn) -> bytes:
-    """The frame a gate camera would send for this planned check-in (JPEG)."""
+def _jpeg(frame: np.ndarray, quality: int) -> bytes:
+    return cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes()
+
+
+def render_probe(planned: PlannedCheckIn) -> tuple[bytes, list[bytes]]:
+    """The primary frame and the burst a gate camera would send for this check-in (JPEGs).
+
+    The transforms alter the source photo, then the instrument renders ``1 +
+    burst_frames`` frames of it; without one (a replay, an empty scene, a single-frame
+    gate) the altered image itself is sent, repeated in the burst.
+    """
     image = cv2.imread(planned.source_image, cv2.IMREAD_COLOR)
     if image is None:
         raise FileNotFoundError(planned.source_image)
-    frame = apply_chain(image, planned.steps) if planned.steps else image
-    return cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
+    landmarks = None
+    if planned.steps:
+        image, landmarks = apply_chain_moved(image, planned.steps)
+    if planned.instrument is None:
+        primary = _jpeg(image, 92)
+        return primary, [primary] * planned.burst_frames
+    frames = render_burst(planned.instrument, image, planned.burst_rng(),
+                          frames=1 + planned.burst_frames, landmarks=landmarks,
+                          params=planned.instrument_params)
+    encoded = [_jpeg(f, 90) for f in frames]
+    return encoded[0], encoded[1:]
+
+
+def _single_threaded() -> None:
+    cv2.setNumThreads(1)
+
+
+def render_probes(plan: Sequence[PlannedCheckIn], workers: int | None = None
+                  ) -> Iterator[tuple[bytes, list[bytes]]]:
+    """:func:`render_probe` for each planned check-in, in order, with a progress bar;
+    in ``workers`` processes (default: one per core, at most 8) when the plan is long."""
+    from rich.progress import track
+
+    workers = workers or min(os.cpu_count() or 1, 8)
+    if workers <= 1 or len(plan) < 256:  # starting the processes takes seconds
+        yield from track((render_probe(p) for p in plan), total=len(plan),
+                         description="rendering check-ins")
+        return
+    with ProcessPoolExecutor(workers, multiprocessing.get_context("spawn"),
+                             initializer=_single_threaded) as pool:
+        yield from track(pool.map(render_probe, plan, chunksize=8), total=len(plan),
+                         description=f"rendering check-ins ({workers} processes)")
 
 
 def prepare(settings: Settings, scenario: Scenario, version: str
@@ -110,8 +152,9 @@ def prepare(settings: Settings, scenario: Scenario, version: str
     nearest = lookalike_finder(analyzer, students) if needs_lookalike else None
     plan = plan_checkins(scenario, students, others, nearest=nearest)
     cohort = [(p.name, [Path(p.images[0]).read_bytes()]) for p in students]
-    probes = [Probe(p.gate_id, p.claimed_student_id, render_probe(p), p.send_offset_s,
-                    {"index": p.index}) for p in plan]
+    probes = [Probe(p.gate_id, p.claimed_student_id, primary, p.send_offset_s,
+                    {"index": p.index}, tuple(burst))
+              for p, (primary, burst) in zip(plan, render_probes(plan), strict=True)]
     return cohort, probes, plan
 
 
@@ -132,13 +175,18 @@ def log_to_mlflow(settings: Settings, scenario: Scenario, report: dict[str, Any]
 
 
 def headline_rates(report: dict[str, Any]) -> dict[str, float]:
-    """``overall_<key>``: each overall number, or the ``rate`` of an overall count."""
+    """``overall_<key>``: each overall number, or the ``rate`` of an overall count;
+    ``pad_<key>``: BPCER, its parts and the worst APCER."""
     flat = {}
     for key, value in report.get("overall", {}).items():
         if isinstance(value, int | float):
             flat[f"overall_{key}"] = float(value)
         elif isinstance(value, dict) and isinstance(value.get("rate"), int | float):
             flat[f"overall_{key}"] = float(value["rate"])
+    pad = report.get("pad") or {}
+    for key in ("bpcer", "bpcer_review", "bpcer_reject", "apcer_max"):
+        if isinstance((pad.get(key) or {}).get("rate"), int | float):
+            flat[f"pad_{key}"] = float(pad[key]["rate"])
     return flat
 
 

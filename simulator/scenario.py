@@ -1,7 +1,9 @@
 """Scenario files (YAML) and the deterministic plan of check-ins they describe.
 
 A scenario names a cohort size, a number of check-ins, the gates, an arrival
-process and a weighted mix of probe kinds, each optionally with transforms.
+process, the burst each gate sends with its primary frame, and a weighted mix of
+probe kinds, each optionally with transforms and a burst instrument (a live person
+or a presentation attack, see :mod:`examgate.augment.bursts`).
 :func:`plan_checkins` turns it, with the people the driver picked, into a list
 of :class:`PlannedCheckIn`: who claims which id with which image, altered how,
 sent when and where, and what the right answer is. The same scenario, people
@@ -20,7 +22,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from examgate.augment import Step, get_transform
+from examgate.augment import ATTACK_FAMILY, Step, burst_names, get_burst, get_transform
 from simulator.arrivals import ArrivalProcess, arrival_schedule
 from simulator.cohort import IdentityLeakError, Person, as_person, check_disjoint
 
@@ -40,11 +42,21 @@ class ProbeKind(StrEnum):
     REPLAY = "replay"                          # the enrollment photo itself, unchanged
     PRINTED_PHOTO = "printed_photo"            # a print of the enrollment photo, re-captured
     NO_FACE = "no_face"                        # an empty scene
+    PRESENTATION_ATTACK = "presentation_attack"  # the enrollment photo on a burst instrument
 
 
-ATTACK_KINDS = {ProbeKind.REPLAY: "replay", ProbeKind.PRINTED_PHOTO: "printed_photo"}
+ATTACK_KINDS = {ProbeKind.REPLAY: "replay", ProbeKind.PRINTED_PHOTO: "printed_photo",
+                ProbeKind.PRESENTATION_ATTACK: "presentation_attack"}
 # Kinds whose image is produced by a transform that must run first.
 _IMPLIED_STEP = {ProbeKind.PRINTED_PHOTO: "printed_photo", ProbeKind.NO_FACE: "empty_scene"}
+BONA_FIDE = "bona_fide"
+# The burst instrument of each kind when the mix names none; None: the same image repeated.
+DEFAULT_INSTRUMENT: dict[ProbeKind, str | None] = {
+    ProbeKind.GENUINE: BONA_FIDE, ProbeKind.IMPOSTOR_RANDOM: BONA_FIDE,
+    ProbeKind.IMPOSTOR_LOOKALIKE: BONA_FIDE, ProbeKind.UNENROLLED: BONA_FIDE,
+    ProbeKind.PRINTED_PHOTO: "printed_photo_handheld", ProbeKind.REPLAY: None,
+    ProbeKind.NO_FACE: None, ProbeKind.PRESENTATION_ATTACK: None,
+}
 
 
 class _Frozen(BaseModel):
@@ -68,13 +80,22 @@ class TransformRef(_Frozen):
 
 
 class ProbeMix(_Frozen):
-    """One condition in the mix: a probe kind, its weight, and transforms to apply."""
+    """One condition in the mix: a probe kind, its weight, transforms and burst instrument.
+
+    Transforms alter the source photo; the instrument then renders the burst from it.
+    Live kinds (genuine, impostors, visitors) are ``bona_fide``; ``printed_photo``
+    takes a print instrument; ``presentation_attack`` needs an attack instrument;
+    ``replay`` and ``no_face`` take none (their one image is repeated).
+    """
 
     kind: ProbeKind
     weight: float = Field(gt=0.0, description="relative share of the check-ins")
     label: str | None = Field(default=None,
                               description="condition label in reports; derived if unset")
     transforms: tuple[TransformRef, ...] = ()
+    instrument: str | None = Field(default=None, description=(
+        "burst instrument (examgate.augment.burst_names()); the kind's default if unset"))
+    instrument_params: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("transforms", mode="before")
     @classmethod
@@ -91,18 +112,57 @@ class ProbeMix(_Frozen):
                              "or a genuine probe with transforms instead")
         return self
 
+    @model_validator(mode="after")
+    def _instrument_fits_kind(self) -> ProbeMix:
+        name = self.burst_instrument
+        if self.instrument is not None and self.instrument not in burst_names():
+            raise ValueError(f"unknown burst instrument {self.instrument!r}; known: "
+                             f"{', '.join(burst_names())}")
+        family = ATTACK_FAMILY.get(name or "")
+        if self.kind is ProbeKind.PRESENTATION_ATTACK and (name is None or name == BONA_FIDE):
+            raise ValueError("a presentation_attack needs an attack `instrument`: "
+                             f"{', '.join(n for n in burst_names() if n != BONA_FIDE)}")
+        if self.kind is ProbeKind.PRINTED_PHOTO and family != "print":
+            raise ValueError(f"printed_photo takes a print instrument "
+                             f"({', '.join(burst_names('print'))}), not {name!r}")
+        if DEFAULT_INSTRUMENT[self.kind] == BONA_FIDE and name != BONA_FIDE:
+            raise ValueError(f"a {self.kind.value} probe is a live person (bona_fide), not "
+                             f"{name!r}; use presentation_attack")
+        if self.kind in (ProbeKind.REPLAY, ProbeKind.NO_FACE) and self.instrument is not None:
+            raise ValueError(f"{self.kind.value} takes no instrument (its image is repeated "
+                             "in every frame); use presentation_attack")
+        if self.instrument_params and name is None:
+            raise ValueError(f"instrument_params without an instrument ({self.kind.value})")
+        if name is not None:
+            get_burst(name).validate(self.instrument_params)
+        return self
+
+    @property
+    def burst_instrument(self) -> str | None:
+        """The instrument that renders this condition's bursts (None: the image repeated)."""
+        return self.instrument or DEFAULT_INSTRUMENT[self.kind]
+
     @property
     def condition(self) -> str:
-        """The label, or ``kind`` / ``kind:t1+t2`` from the transforms."""
+        """The label, or ``kind`` / ``kind:t1+t2`` from the transforms, then ``@instrument``
+        if not the kind's default (``presentation_attack:<instrument>[+t1...]``)."""
         if self.label:
             return self.label
         names = [t.name for t in self.transforms if t.name != _IMPLIED_STEP.get(self.kind)]
-        return f"{self.kind.value}:{'+'.join(names)}" if names else self.kind.value
+        if self.kind is ProbeKind.PRESENTATION_ATTACK:
+            return f"{self.kind.value}:{'+'.join([str(self.instrument), *names])}"
+        out = f"{self.kind.value}:{'+'.join(names)}" if names else self.kind.value
+        if self.instrument and self.instrument != DEFAULT_INSTRUMENT[self.kind]:
+            out += f"@{self.instrument}"
+        return out
 
-    def steps(self) -> list[tuple[str, dict[str, Any]]]:
-        """(name, full params) per transform, with the kind's own step first if implied."""
+    def steps(self, burst: bool = False) -> list[tuple[str, dict[str, Any]]]:
+        """(name, full params) per transform, with the kind's own step first if implied;
+        with a ``burst`` a print is rendered by the instrument, so its step is not implied."""
         out = [(t.name, get_transform(t.name).validate(t.params)) for t in self.transforms]
         implied = _IMPLIED_STEP.get(self.kind)
+        if burst and self.kind is ProbeKind.PRINTED_PHOTO:
+            implied = None
         if implied and implied not in {name for name, _ in out}:
             out.insert(0, (implied, get_transform(implied).validate({})))
         return out
@@ -118,6 +178,8 @@ class Scenario(_Frozen):
     cohort_size: int = Field(ge=1, description="enrolled students")
     checkins: int = Field(ge=1, description="check-ins to send")
     gates: int = Field(ge=1)
+    burst_frames: int = Field(default=4, ge=0, le=8, description=(
+        "extra frames each gate sends with the primary one; 0: a single frame"))
     arrival: ArrivalProcess
     probes: tuple[ProbeMix, ...] = Field(min_length=1)
 
@@ -174,6 +236,10 @@ class PlannedCheckIn:
     ``is_genuine`` means a live enrolled student who is the claimed student:
     replays and printed photos of the student are not genuine (accepting them is
     a false accept), nor is an unenrolled visitor claiming their own id.
+
+    ``instrument`` renders ``1 + burst_frames`` frames from the transformed source
+    (None: that image repeated); ``attack`` names the attack type for reports (the
+    instrument for prints and presentation attacks, ``replay`` for a replay).
     """
 
     index: int
@@ -193,6 +259,13 @@ class PlannedCheckIn:
     actual_person: str | None
     claimed_gender: str | None
     actual_gender: str | None
+    instrument: str | None = None
+    burst_frames: int = 0
+    instrument_params: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def burst_rng(self) -> np.random.Generator:
+        """The generator the burst is rendered with, derived from ``seed`` (not the steps')."""
+        return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(1,)))
 
     @property
     def gender(self) -> str | None:
@@ -242,7 +315,8 @@ def plan_checkins(scenario: Scenario, cohort: Sequence[Person | tuple[Any, ...]]
     for i, (m, offset, gate) in enumerate(zip(mix_index, offsets, gates, strict=True)):
         probe = scenario.probes[int(m)]
         kind = probe.kind
-        if kind in (ProbeKind.GENUINE, ProbeKind.REPLAY, ProbeKind.PRINTED_PHOTO):
+        if kind in (ProbeKind.GENUINE, ProbeKind.REPLAY, ProbeKind.PRINTED_PHOTO,
+                    ProbeKind.PRESENTATION_ATTACK):
             claimed = shown = next(next_student)
             if kind is ProbeKind.GENUINE:
                 turn = photo_turn.get(claimed.name, int(rng.integers(len(claimed.images) - 1)))
@@ -267,7 +341,14 @@ def plan_checkins(scenario: Scenario, cohort: Sequence[Person | tuple[Any, ...]]
                     raise ValueError(f"nearest() returned {claimed_id!r}, not a cohort student")
                 claimed = students[student_ids.index(claimed_id)]
         item_seed = int(rng.integers(0, 2**63 - 1))
-        steps = probe.steps()
+        burst = scenario.burst_frames > 0
+        steps = probe.steps(burst)
+        # Single frame: as before bursts, except that an attack instrument is still rendered.
+        instrument = probe.burst_instrument if burst or kind is ProbeKind.PRESENTATION_ATTACK \
+            else None
+        attack = ATTACK_KINDS.get(kind)
+        if kind in (ProbeKind.PRINTED_PHOTO, ProbeKind.PRESENTATION_ATTACK) and instrument:
+            attack = instrument
         seeds = np.random.SeedSequence(item_seed).generate_state(max(len(steps), 1))
         enrolled = kind is not ProbeKind.UNENROLLED
         plan.append(PlannedCheckIn(
@@ -276,9 +357,12 @@ def plan_checkins(scenario: Scenario, cohort: Sequence[Person | tuple[Any, ...]]
             claimed_student_id=claimed.name, claimed_enrolled=enrolled, source_image=source,
             steps=tuple(Step(n, p, int(s)) for (n, p), s in zip(steps, seeds, strict=False)),
             seed=item_seed, probe_kind=kind.value, condition=probe.condition,
-            is_genuine=kind is ProbeKind.GENUINE, attack=ATTACK_KINDS.get(kind),
+            is_genuine=kind is ProbeKind.GENUINE, attack=attack,
             actual_person=shown.name if shown else None,
             claimed_gender=claimed.gender, actual_gender=shown.gender if shown else None,
+            instrument=instrument, burst_frames=scenario.burst_frames,
+            instrument_params=get_burst(instrument).validate(probe.instrument_params)
+            if instrument else {},
         ))
     return plan
 

@@ -146,7 +146,9 @@ def decide(*, enrolled: bool, face_count: int, quality_failures: list[str] | tup
 
     Liveness is judged before matching: a confident presentation attack is
     REJECT whatever the match, and ACCEPT needs a LIVE verdict (a single-frame
-    check-in only at a gate configured as single-frame). A missing, non-finite
+    check-in only at a gate configured as single-frame). A frame nearly identical to
+    an enrollment photo is REJECT as a replay before liveness is weighed (a still
+    copy of a photo is no evidence of anything live). A missing, non-finite
     or out-of-range measurement is a failure of the system: REVIEW, never ACCEPT.
     """
     if not isinstance(thresholds, Thresholds):
@@ -173,6 +175,11 @@ def decide(*, enrolled: bool, face_count: int, quality_failures: list[str] | tup
     if quality_failures:
         return Verdict(REVIEW, "LOW_QUALITY",
                        "image quality: " + ", ".join(map(str, quality_failures)))
+    if _is_cosine(replay_similarity) and replay_similarity >= thresholds.replay:
+        # The enrollment photo itself, sent again: an attack whatever liveness says.
+        return Verdict(REJECT, "REPLAY_SUSPECTED",
+                       f"probe is nearly identical to an enrollment photo "
+                       f"({replay_similarity:.4f} >= {thresholds.replay})")
     if live == NOT_CHECKED:
         return Verdict(REVIEW, "LIVENESS_UNCERTAIN",
                        "liveness was not checked (no liveness model or no valid score): "
@@ -190,10 +197,6 @@ def decide(*, enrolled: bool, face_count: int, quality_failures: list[str] | tup
     if not _is_cosine(replay_similarity):
         return fail_closed("INTERNAL_ERROR",
                            f"no valid replay similarity was computed ({replay_similarity!r})")
-    if replay_similarity >= thresholds.replay:
-        return Verdict(REJECT, "REPLAY_SUSPECTED",
-                       f"probe is nearly identical to an enrollment photo "
-                       f"({replay_similarity:.4f} >= {thresholds.replay})")
     if similarity >= thresholds.accept:
         return Verdict(ACCEPT, "MATCH", f"similarity {similarity:.3f} >= {thresholds.accept:.3f}")
     if similarity < thresholds.reject:

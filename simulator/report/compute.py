@@ -7,7 +7,8 @@ missing ones are reported on their own, as every check-in must be decided):
   including replays, printed photos, unenrolled visitors and empty frames;
 - false reject rate (FRR): REJECT among genuine check-ins;
 - review rate: REVIEW among genuine check-ins;
-- not accepted: REVIEW or REJECT among genuine check-ins.
+- not accepted: REVIEW or REJECT among genuine check-ins;
+- ``pad``: presentation-attack detection, APCER and BPCER (see :mod:`simulator.report.pad`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from simulator.report.pad import pad_stats
 from simulator.report.rows import ResultRow, as_rows
 from simulator.report.stats import WILSON_BACKEND, percentiles, rate
 
@@ -156,8 +158,11 @@ def compute_report(rows: Iterable[ResultRow | Mapping[str, Any]],
         "by_probe_kind": _grouped(rs, lambda r: r.probe_kind),
         "by_gender": _grouped(rs, gender_of, split_gender=False),
         "shadow": shadow_comparison(rs),
+        "pad": pad_stats(rs),
     }
     scenarios = {r.scenario for r in rs if r.scenario}
     if len(scenarios) > 1:
         report["by_scenario"] = _grouped(rs, lambda r: r.scenario or UNKNOWN)
+        report["pad_by_scenario"] = {s: pad_stats([r for r in rs if (r.scenario or UNKNOWN) == s])
+                                     for s in sorted({r.scenario or UNKNOWN for r in rs})}
     return report

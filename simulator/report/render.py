@@ -86,6 +86,26 @@ def _shadow_html(shadow: Mapping[str, Any] | None) -> str:
                       "FRR challenger"], rows))
 
 
+def _pad_html(pad: Mapping[str, Any] | None) -> str:
+    if not pad or not (pad["attempts"] or pad["bpcer"]["n"]):
+        return "<p>No presentation attacks or liveness records in this run.</p>"
+    rows = [[name, pad["family"][name], str(n), fmt_rate(pad["apcer"][name]),
+             str(pad["outcomes"][name]["accept"]), str(pad["outcomes"][name]["review"]),
+             str(pad["outcomes"][name]["reject"]),
+             ", ".join(f"{v} {k}" for k, v in pad["verdicts"][name].items() if v)]
+            for name, n in pad["attempts"].items()]
+    worst = pad["apcer_max"]
+    bona = [["BPCER (clean genuine, liveness not LIVE)", fmt_rate(pad["bpcer"])],
+            ["BPCER as REVIEW (LIVENESS_UNCERTAIN)", fmt_rate(pad["bpcer_review"])],
+            ["BPCER as REJECT (PRESENTATION_ATTACK)", fmt_rate(pad["bpcer_reject"])],
+            ["APCER, worst attack type", f"{worst['attack']}: {fmt_rate(worst)}"
+             if worst else "\u2013"],
+            ["decided without a liveness record", str(pad["unjudged"])]]
+    return (_table(["attack type", "family", "n", "APCER (liveness LIVE)", "ACCEPT", "REVIEW",
+                    "REJECT", "liveness verdicts"], rows)
+            + _table(["measure", "value"], bona))
+
+
 _STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}
 table{border-collapse:collapse;margin:1em 0;font-size:13px}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
@@ -122,6 +142,7 @@ def render_html(report: Mapping[str, Any], figures: Mapping[str, bytes | None],
         "<h2>By gender</h2>", _table(HEADERS, condition_rows(report["by_gender"])),
         "<h2>Condition by gender</h2>", _table(HEADERS, _gender_rows(report)),
         "<h2>Reason codes</h2>", _reason_table(report),
+        "<h2>Presentation attacks (ISO/IEC 30107-3)</h2>", _pad_html(report.get("pad")),
         "<h2>Champion vs challenger</h2>", _shadow_html(report.get("shadow")),
         "<h2>Figures</h2>", imgs or "<p>No figures (no scores, times or lag samples).</p>",
         "</body></html>",

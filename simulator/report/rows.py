@@ -31,12 +31,15 @@ class ResultRow(BaseModel):
     probe_kind: str
     is_genuine: bool
     attack: str | None = None
+    instrument: str | None = None
     gender: str | None = None
     scenario: str | None = None
     gate_id: str | None = None
     outcome: Outcome | None = None
     reason: str | None = None
     similarity: float | None = None
+    liveness_verdict: str | None = None  # LIVE, UNCERTAIN, ATTACK, NOT_CHECKED; None: no record
+    liveness_score: float | None = None
     latency_ms: float | None = None
     sent_at: float | None = None
     decided_at: float | None = None
@@ -58,17 +61,20 @@ def row_from(planned: PlannedCheckIn, decision: Mapping[str, Any] | None, *,
     """Join a planned check-in with its Decision record (None if it never came)."""
     base: dict[str, Any] = {"checkin_id": planned.checkin_id, "condition": planned.condition,
             "probe_kind": planned.probe_kind, "is_genuine": planned.is_genuine,
-            "attack": planned.attack, "gender": planned.gender, "scenario": scenario,
-            "gate_id": planned.gate_id, "sent_at": sent_at}
+            "attack": planned.attack, "instrument": planned.instrument,
+            "gender": planned.gender, "scenario": scenario, "gate_id": planned.gate_id,
+            "sent_at": sent_at}
     if decision is None:
         return ResultRow(**base)
     shadow = decision.get("shadow") or {}
+    liveness = decision.get("liveness") or {}
     latency = None
     if sent_at is not None and received_at is not None:
         latency = (float(_epoch(received_at)) - float(_epoch(sent_at))) * 1000.0
     return ResultRow(
         **base, outcome=decision.get("outcome"), reason=decision.get("reason"),
         similarity=decision.get("similarity"), latency_ms=latency,
+        liveness_verdict=liveness.get("verdict"), liveness_score=liveness.get("score"),
         decided_at=decision.get("decided_at"), model_version=decision.get("model_version"),
         shadow_model=shadow.get("model_version"), shadow_outcome=shadow.get("outcome"),
         shadow_reason=shadow.get("reason"), shadow_similarity=shadow.get("similarity"),

@@ -42,8 +42,29 @@ def _table(title: str, groups: Mapping[str, Any]) -> Table:
     return table
 
 
+def pad_table(pad: Mapping[str, Any], title: str = "Presentation attacks (ISO/IEC 30107-3)"
+              ) -> Table:
+    """APCER and outcomes per attack type, then BPCER on clean genuine check-ins."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("attack type", min_width=12, overflow="fold")
+    for h in ("family", "n", "APCER % [95% CI]", "ACCEPT", "REVIEW", "REJECT"):
+        table.add_column(h, justify="right")
+    for name, n in pad["attempts"].items():
+        o = pad["outcomes"][name]
+        accepted = f"[red]{o['accept']}[/]" if o["accept"] else "0"
+        table.add_row(name, pad["family"][name], str(n), _short(pad["apcer"][name]), accepted,
+                      str(o["review"]), str(o["reject"]))
+    table.caption = (f"BPCER (clean genuine not LIVE) {fmt_rate(pad['bpcer'])}: "
+                     f"REVIEW {fmt_rate(pad['bpcer_review'])}, "
+                     f"REJECT {fmt_rate(pad['bpcer_reject'])}"
+                     + (f"; {pad['unjudged']} without a liveness record" if pad["unjudged"]
+                        else ""))
+    table.caption_justify = "left"
+    return table
+
+
 def print_summary(report: Mapping[str, Any], console: Console | None = None) -> None:
-    """Print the headline numbers, the per-condition and per-gender tables."""
+    """Print the headline numbers, the per-condition, per-gender and PAD tables."""
     console = console or Console()
     s = report["summary"]
     lat, thr, lag = s["latency_ms"], s["throughput"], s["lag"]
@@ -58,6 +79,8 @@ def print_summary(report: Mapping[str, Any], console: Console | None = None) -> 
                   f"intervals: 95% {s['ci_method']}")
     console.print(_table("By condition", report["by_condition"]))
     console.print(_table("By gender", report["by_gender"]))
+    if report.get("pad"):
+        console.print(pad_table(report["pad"]))
     shadow = report.get("shadow")
     if shadow:
         champ, chall = shadow["champion"], shadow["challenger"]

@@ -31,14 +31,21 @@ def test_smoke_scenario_end_to_end(stack, tmp_path: Path, monkeypatch) -> None:
     assert len(rows) == scenario.checkins
     assert all(r.outcome is not None for r in rows), "every check-in gets a decision"
     assert report["duplicate_decisions"] == 0
-    # A replayed enrollment photo is caught; a printed photo is measured as an attack
-    # (an ACCEPT of it would count as a false accept).
+    # A replayed enrollment photo (the same still image in every frame) is caught, as a
+    # replay or as a presentation attack; prints and screens are measured as attacks (an
+    # ACCEPT of one would count as a false accept) and none gets in.
     replays = [r for r in rows if r.attack == "replay"]
-    assert replays and {(r.outcome, r.reason) for r in replays} == {("REJECT",
-                                                                     "REPLAY_SUSPECTED")}
-    printed = [r for r in rows if r.attack == "printed_photo"]
-    assert printed and not any(r.is_genuine for r in printed)
-    assert report["summary"]["far"]["n"] >= len(replays) + len(printed)
+    assert replays and {r.outcome for r in replays} == {"REJECT"}
+    assert {r.reason for r in replays} <= {"REPLAY_SUSPECTED", "PRESENTATION_ATTACK"}
+    instruments = [r for r in rows if r.probe_kind in ("printed_photo", "presentation_attack")]
+    assert {r.attack for r in instruments} >= {"printed_photo_handheld", "phone_replay"}
+    assert not any(r.is_genuine or r.outcome == "ACCEPT" for r in instruments)
+    accepted = [r for r in rows if r.outcome == "ACCEPT"]
+    assert accepted and all(r.liveness_verdict == "LIVE" for r in accepted)
+    assert report["summary"]["far"]["n"] >= len(replays) + len(instruments)
+    pad = report["pad"]
+    assert set(pad["apcer"]) >= {"printed_photo_handheld", "phone_replay"}
+    assert 0.0 <= pad["bpcer"]["rate"] <= 1.0
     saved = json.loads((tmp_path / "report" / "report.json").read_text())
     assert saved["summary"]["checkins"] == scenario.checkins
     html = (tmp_path / "report" / "report.html").read_text()

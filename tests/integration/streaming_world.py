@@ -81,10 +81,26 @@ def enroll(world: dict, student: str, photo: bytes, timeout: float = 60) -> None
         time.sleep(0.2)
 
 
-def check_in(world: dict, student: str, frame: bytes, gate: str = "gate-it") -> str:
+def live_burst(photo: bytes, seed: int = 7, frames: int = 5) -> list[bytes]:
+    """A gate's burst of a live person: ``photo`` moved with natural micro-motion (JPEGs)."""
+    import cv2
+    import numpy as np
+
+    from examgate.augment import render_burst
+
+    image = cv2.imdecode(np.frombuffer(photo, np.uint8), cv2.IMREAD_COLOR)
+    rendered = render_burst("bona_fide", image, np.random.default_rng(seed), frames=frames)
+    return [cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+            for f in rendered]
+
+
+def check_in(world: dict, student: str, frame: bytes, gate: str = "gate-it",
+             extra: list[bytes] | None = None) -> str:
+    """Publish a CheckIn of ``frame`` (and its burst ``extra``); returns its event id."""
     s = world["settings"]
     record = events.checkin(gate_id=gate, exam_id="it", claimed_student_id=student,
                             frame=events.inline_frame(frame),
+                            extra_frames=[events.inline_frame(b) for b in extra or []],
                             camera_meta=events.camera("cam", 250, 250))
     world["publisher"].publish(s.kafka.topics.checkins, gate, "CheckIn", record)
     return record["event_id"]

@@ -18,6 +18,7 @@ from streaming_world import (
     decisions,
     decisions_on_topic,
     enroll,
+    live_burst,
     make_world,
     people,
 )
@@ -48,22 +49,31 @@ def test_decisions_with_reasons(world: dict) -> None:
     blank = np.full((250, 250, 3), 128, np.uint8)
     import cv2
 
+    genuine = live_burst(alice_imgs[1].read_bytes())
+    impostor = live_burst(bob_imgs[0].read_bytes())
+    bursts = {"genuine": genuine[1:], "impostor": impostor[1:]}
     cases = {
-        "genuine": (sid, alice_imgs[1].read_bytes(), "ACCEPT", "MATCH"),
-        "impostor": (sid, bob_imgs[0].read_bytes(), "REJECT", "NO_MATCH"),
+        "genuine": (sid, genuine[0], "ACCEPT", "MATCH"),
+        "impostor": (sid, impostor[0], "REJECT", "NO_MATCH"),
+        "one_frame": (sid, genuine[0], "REVIEW", "LIVENESS_UNCERTAIN"),  # no burst
         "unenrolled": (f"nobody-{uuid.uuid4().hex[:6]}", bob_imgs[1].read_bytes(), "REVIEW",
                        "NOT_ENROLLED"),
         "no_face": (sid, cv2.imencode(".jpg", blank)[1].tobytes(), "REVIEW", "NO_FACE"),
         "replay": (sid, alice_photo, "REJECT", "REPLAY_SUSPECTED"),
         "not_an_image": (sid, b"this is not a jpeg", "REVIEW", "NO_FACE"),
     }
-    ids = {name: check_in(world, claim, frame) for name, (claim, frame, _, _) in cases.items()}
+    ids = {name: check_in(world, claim, frame, extra=bursts.get(name))
+           for name, (claim, frame, _, _) in cases.items()}
     got = decisions(world, list(ids.values()))
     for name, (_, _, outcome, reason) in cases.items():
         d = got[ids[name]]
         assert (d["outcome"], d["reason"]) == (outcome, reason), (name, d["reason_detail"])
     assert got[ids["genuine"]]["model_version"] == world["version"]
-    assert set(got[ids["genuine"]]["latency_ms"]) >= {"detect", "embed", "template_fetch"}
+    assert set(got[ids["genuine"]]["latency_ms"]) >= {"detect", "embed", "template_fetch",
+                                                      "liveness"}
+    live = got[ids["genuine"]]["liveness"]
+    assert live["verdict"] == "LIVE" and live["frames"] == 5 and live["models"]
+    assert got[ids["one_frame"]]["liveness"]["single_frame"]
     assert got[ids["no_face"]]["review_frame"] is not None
 
 

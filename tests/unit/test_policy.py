@@ -54,6 +54,11 @@ def _decide(**kw):
     ({"liveness": None}, REVIEW, "LIVENESS_UNCERTAIN"),
     ({"liveness": _live(0.5), "quality_failures": ["BLURRY"]}, REVIEW, "LOW_QUALITY"),
     ({"liveness": _live(0.1), "face_count": 2}, REVIEW, "MULTIPLE_FACES"),
+    # The enrollment photo sent again, one still frame: a replay, not merely uncertain.
+    ({"liveness": _live(0.5, single_frame=True), "replay_similarity": 0.999}, REJECT,
+     "REPLAY_SUSPECTED"),
+    ({"liveness": None, "replay_similarity": 0.999}, REJECT, "REPLAY_SUSPECTED"),
+    ({"liveness": _live(0.1), "replay_similarity": 0.999}, REJECT, "PRESENTATION_ATTACK"),
 ])
 def test_reasons(kw, outcome, reason) -> None:
     verdict = _decide(**kw)

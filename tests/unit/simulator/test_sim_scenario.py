@@ -76,14 +76,17 @@ def test_bundled_scenarios_load_and_plan_deterministically() -> None:
 
 def test_exam_day_matches_its_description() -> None:
     s = load_scenario("exam-day")
-    assert (s.gates, s.checkins) == (20, 2000)
+    assert (s.gates, s.checkins, s.burst_frames) == (20, 2400, 4)
     assert isinstance(s.arrival, BurstArrivals)
     counts = s.counts()
     impostors = counts["impostor_random"] + counts["impostor_lookalike"]
-    assert impostors == 100
+    assert impostors == 104
     kinds = {p.kind.value for p in s.probes}
     assert kinds == {"genuine", "impostor_random", "impostor_lookalike", "unenrolled", "replay",
-                     "printed_photo", "no_face"}
+                     "presentation_attack", "no_face"}
+    from examgate.augment import burst_names
+    for instrument in set(burst_names()) - {"bona_fide"}:  # an APCER per attack type
+        assert counts[f"presentation_attack:{instrument}"] >= 50
     from examgate.augment import transform_names
     used = {t.name for p in s.probes for t in p.transforms}
     assert used >= set(transform_names()) - {"printed_photo", "empty_scene"}
@@ -108,7 +111,8 @@ def test_plan_ground_truth() -> None:
         if p.probe_kind == "replay":
             assert p.source_image == student.images[0] and p.steps == () and p.attack == "replay"
         if p.probe_kind == "printed_photo":
-            assert p.source_image == student.images[0] and p.steps[0].name == "printed_photo"
+            assert p.source_image == student.images[0] and p.steps == ()  # the burst prints
+            assert p.attack == p.instrument == "printed_photo_handheld"
         if p.probe_kind == "no_face":
             assert p.steps[0].name == "empty_scene" and p.actual_person is None
         if p.probe_kind in ("impostor_random", "impostor_lookalike"):
