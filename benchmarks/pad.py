@@ -48,6 +48,7 @@ from examgate.models.bootstrap import calibration_identities, calibration_images
 from examgate.models.liveness_calibration import calibrate_liveness, liveness_files
 from examgate.vision import create_detector
 from examgate.vision.liveness import LivenessChecker
+from examgate.vision.liveness.fusion import why_not_live
 
 console = Console(stderr=True)
 BONA_FIDE = "bona_fide"
@@ -105,6 +106,8 @@ class Bench:
         self.scores: dict[str, list[float]] = {}
         self.fired: dict[str, dict[str, int]] = {}
         self.no_face: dict[str, int] = {}
+        self.bona_fide_refused: dict[str, int] = {}  # why a live face did not pass
+        self.pass_threshold = 1.0
         self.ms_liveness: list[float] = []
         self.ms_added: list[float] = []
 
@@ -125,6 +128,10 @@ class Bench:
         self.ms_liveness.append((t2 - t1) * 1000.0)
         self.ms_added.append((t2 - t0) * 1000.0)
         self.scores.setdefault(instrument, []).append(evidence.score)
+        if instrument == BONA_FIDE and evidence.score < self.pass_threshold:
+            why = why_not_live(evidence.signals, self.checker.settings,
+                               single_frame=evidence.single_frame) or "score below pass"
+            self.bona_fide_refused[why] = self.bona_fide_refused.get(why, 0) + 1
         counts = self.fired.setdefault(instrument, {})
         for name in evidence.fired:
             counts[name] = counts.get(name, 0) + 1
@@ -146,6 +153,7 @@ def run_pad(settings: Settings, *, attempts: int, bona_fide: int, frames: int,
     lfw.require_lfw(settings.data.lfw_dir)
     cal = calibrate_liveness(settings, calibration_images(settings.data.lfw_dir))
     bench = Bench(settings)
+    bench.pass_threshold = cal.pass_threshold
     instruments = burst_names()
     plan = [(BONA_FIDE, bona_fide)] + [(n, attempts) for n in instruments if n != BONA_FIDE]
     images = [im for p in evaluation_images(settings, max(bona_fide, attempts), seed)
@@ -173,6 +181,8 @@ def run_pad(settings: Settings, *, attempts: int, bona_fide: int, frames: int,
         "bona_fide_attempts": len(live),
         "no_face": bench.no_face,
         "verdicts": {n: verdict_counts(s, p, a) for n, s in bench.scores.items()},
+        "bona_fide_refused_because": dict(sorted(bench.bona_fide_refused.items(),
+                                                 key=lambda kv: -kv[1])),
         "signals_fired": bench.fired,
         "score_quantiles": {n: quantiles(s) for n, s in bench.scores.items()},
         "ms_added_p50": float(np.median(bench.ms_added)) if bench.ms_added else None,
@@ -221,6 +231,8 @@ def _print(result: dict[str, Any]) -> None:
         f"BPCER at APCER 1%: {pct(result['bpcer_at_apcer']['0.01'])}, at 5%: "
         f"{pct(result['bpcer_at_apcer']['0.05'])}; added per check-in p50 "
         f"{result['ms_added_p50'] or 0:.1f} ms (liveness {result['ms_liveness_p50'] or 0:.1f} ms)"
+        f"\nlive faces refused because: " + ", ".join(
+            f"{k} {v}" for k, v in result["bona_fide_refused_because"].items()) +
         f"\nLFW photos, single frame: BPCER {pct(single['bpcer'])} of {single['photos']} "
         f"({pct(single['rejected_as_attack'])} scored as attacks)\n[dim]{SYNTHETIC}[/dim]")
 

@@ -48,13 +48,21 @@ class LivenessSettings(BaseModel):
     motion_lift: float = Field(0.5, ge=0, le=1, description=(
         "Clear 3D motion moves the score this fraction of the way to 1, when no signal "
         "fired (it never overrides one: a screen replaying a video moves in 3D too)."))
+    motion_max_doubt: float = Field(0.4, gt=0, le=1, description=(
+        "Motion counts as live evidence only while every other signal's evidence is below "
+        "this (0.5 = its firing point; 0.4 = 80 % of the way there, e.g. antispoof below "
+        "about 0.4): a replayed video and a bent print move in 3D too. Costs ~6 % of "
+        "rendered live students, stops the phone, screen-video and hand-held prints that "
+        "passed at 0.5."))
     min_motion_px: float = Field(1.5, gt=0, description=(
         "Median face motion (px at a 120-px face) needed before motion is judged at all "
         "(live, planar or surround): below it, sub-pixel jitter is mostly noise."))
-    parallax_live_px: float = Field(0.15, gt=0, description=(
+    parallax_live_px: float = Field(0.25, gt=0, description=(
         "Neighbour-averaged residual (90th percentile, px at a 120-px face) that no "
-        "homography explains, needed for live evidence: rendered planes stay at 0.03-0.15 "
-        "(tracking noise), rendered heads turning 1-3 degrees reach 0.16-0.8."))
+        "homography explains, needed for live evidence: rendered flat planes stay at "
+        "0.03-0.15 (tracking noise), bent cut-out prints at 0.07-0.19 (95th percentile), "
+        "rendered heads turning 1-3 degrees at 0.24-0.68 (5th-95th). A head has more "
+        "relief than a bent sheet of paper; 0.15 let 27 % of cut-out prints pass."))
     nonplanar_live_at: float = Field(0.05, gt=0, description=(
         "Planarity ratio (residual / motion) at which motion counts fully as 3D: rendered "
         "heads turning give 0.05-0.4, planes shifted, tilted or hand-held 0.006-0.047."))

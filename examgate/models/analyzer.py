@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from examgate.adapters.registry import ModelBundle
+from examgate.core.liveness_settings import LivenessSettings
 from examgate.core.policy import LivenessCheck, Thresholds
 from examgate.core.settings import Settings
 from examgate.core.verify import Analysis, LivenessModel, LivenessReading
@@ -128,8 +129,14 @@ def liveness_from_bundle(bundle: ModelBundle, settings: Settings
         log.error("model version %s has invalid liveness thresholds (%s): its check-ins go "
                   "to REVIEW", bundle.version, exc)
         return None, None
-    checker = LivenessChecker.from_files(files, settings.vision.liveness,
-                                         threads=settings.vision.intra_op_threads)
+    try:  # the scoring rules the thresholds were calibrated with, where the version has them
+        rules = LivenessSettings.model_validate({**settings.vision.liveness.model_dump(),
+                                                 **dict(spec.get("fusion") or {})})
+    except ValueError as exc:
+        log.error("model version %s has invalid liveness settings (%s): its check-ins go "
+                  "to REVIEW", bundle.version, exc)
+        return None, None
+    checker = LivenessChecker.from_files(files, rules, threads=settings.vision.intra_op_threads)
     return checker, model
 
 

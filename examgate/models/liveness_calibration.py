@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cv2
@@ -33,6 +33,7 @@ import numpy as np
 
 from examgate.augment import render_burst
 from examgate.core.digest import sha256_file
+from examgate.core.liveness_settings import LivenessSettings
 from examgate.core.settings import Settings
 from examgate.vision import create_detector
 from examgate.vision.liveness import LivenessChecker
@@ -58,11 +59,18 @@ class LivenessCalibration:
     samples: int
     score_p01: float
     score_p50: float
+    fusion: dict[str, object] = field(default_factory=dict)  # the scoring rules' settings
 
     def spec(self) -> dict[str, object]:
         """The ``liveness`` entry of a model version's spec."""
         return {**asdict(self), "method": "fused live score (examgate.vision.liveness)",
                 "bona_fide": "synthetic micro-motion bursts of LFW calibration-split photos"}
+
+
+def fusion_settings(lv: LivenessSettings) -> dict[str, object]:
+    """The liveness settings that shape the fused score (all but where the files are and the
+    switch): a model version keeps them beside its thresholds, which mean nothing without."""
+    return lv.model_dump(mode="json", exclude={"models_dir", "enabled"})
 
 
 def liveness_files(settings: Settings) -> dict[str, Path]:
@@ -144,7 +152,8 @@ def calibrate_liveness(settings: Settings, names: list[str], *, samples: int = 3
         pass_threshold=pass_t, attack_threshold=attack_t,
         target_bpcer=target_bpcer, attack_bpcer=attack_bpcer, pass_floor=floor,
         bpcer_at_pass=float(np.mean(scores < pass_t)), samples=int(scores.size),
-        score_p01=float(np.quantile(scores, 0.01)), score_p50=float(np.median(scores)))
+        score_p01=float(np.quantile(scores, 0.01)), score_p50=float(np.median(scores)),
+        fusion=fusion_settings(settings.vision.liveness))
     log.info("liveness calibration: %d bona fide bursts; pass >= %.4f (BPCER %.3f), attack "
              "< %.4f", cal.samples, cal.pass_threshold, cal.bpcer_at_pass, cal.attack_threshold)
     return cal

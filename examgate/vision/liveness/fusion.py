@@ -23,7 +23,9 @@
    none, the score is capped half-way between the thresholds (a still face
    proves nothing); with full evidence and nothing fired, it moves
    ``motion_lift`` of the way to 1; partial evidence blends the two. Motion
-   never overrides a fired signal: a screen replaying a video moves in 3D.
+   never overrides a fired signal, and counts not at all while any signal's
+   evidence reaches ``motion_max_doubt`` (near firing): a screen replaying a
+   video and a bent print move in 3D too.
 5. A single frame (no usable burst) is scored by 1-3 alone; the policy decides
    whether that gate may pass on one frame. Without the learned detector, a
    single frame is capped like a still face: nothing positive was seen.
@@ -120,8 +122,30 @@ def fuse(signals: Mapping[str, float], s: LivenessSettings, *, single_frame: boo
         if "antispoof" not in signals:
             score = min(score, middle)
     else:
-        live = live_motion(signals, s)
+        # Motion is live evidence only while every other signal stays clear of its firing
+        # point: a replayed video and a bent print move in 3D too.
+        doubt = max(ev.values(), default=0.0)
+        live = live_motion(signals, s) if doubt < s.motion_max_doubt else 0.0
         capped = min(score, middle) if s.require_motion else score
         lifted = score if fired else score + s.motion_lift * (1.0 - score)
         score = (1.0 - live) * capped + live * lifted
     return Fused(float(min(max(score, 0.0), 1.0)), fired, ev)
+
+
+def why_not_live(signals: Mapping[str, float], s: LivenessSettings, *, single_frame: bool) -> str:
+    """In a few words, what kept a score from rising above the still-face cap: the first of
+    a fired signal, one frame only, too little motion, a signal near firing, too little
+    relief for a head, or motion too flat; "" when motion counted as live."""
+    ev = attack_evidence(signals, s)
+    fired = [name for name in SIGNALS if ev.get(name, 0.0) >= 0.5]
+    if fired:
+        return "fired: " + ", ".join(fired)
+    if single_frame:
+        return "one frame only"
+    if signals.get("motion_px", 0.0) < s.min_motion_px:
+        return "too little motion"
+    if max(ev.values(), default=0.0) >= s.motion_max_doubt:
+        return "a signal near firing"
+    if signals.get("parallax_px", 0.0) < s.parallax_live_px:
+        return "too little relief"
+    return "" if live_motion(signals, s) > 0.0 else "motion too flat"

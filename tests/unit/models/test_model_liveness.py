@@ -96,3 +96,14 @@ def test_analyse_refuses_a_file_as_a_burst(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["analyse", "--burst", str(f)])
     assert result.exit_code == 2
     assert "is not a folder of frames" in " ".join(result.output.replace("│", " ").split())
+
+
+@needs_models
+def test_a_version_scores_with_the_rules_it_was_calibrated_with() -> None:
+    spec = {"pass_threshold": 0.45, "attack_threshold": 0.05,
+            "fusion": {"parallax_live_px": 0.9, "motion_max_doubt": 0.3}}
+    checker, _ = liveness_from_bundle(_bundle(spec), SETTINGS)
+    assert checker is not None
+    assert (checker.settings.parallax_live_px, checker.settings.motion_max_doubt) == (0.9, 0.3)
+    for bad in ({"parallax_live_px": -1.0}, {"no_such_rule": 1}):
+        assert liveness_from_bundle(_bundle({**spec, "fusion": bad}), SETTINGS) == (None, None)

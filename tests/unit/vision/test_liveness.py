@@ -271,6 +271,25 @@ def test_3d_motion_never_overrides_a_fired_signal() -> None:
     assert fused.score == pytest.approx(fuse(signals, SETTINGS, single_frame=True).score)
 
 
+def test_3d_motion_counts_only_while_no_signal_is_near_firing() -> None:
+    """A replayed video moves in 3D with the detector unsure (antispoof 0.2, not yet firing at
+    0.15): the motion must not lift it to a pass. The same motion with a clear face does."""
+    moving = {"motion_px": 10.0, "planarity": 0.2, "parallax_px": 0.6, "edges": 0.0}
+    middle = (SETTINGS.attack_threshold + SETTINGS.pass_threshold) / 2
+    doubtful = fuse({**moving, "antispoof": 0.2}, SETTINGS, single_frame=False)
+    assert doubtful.fired == () and doubtful.score <= middle
+    clear = fuse({**moving, "antispoof": 0.9}, SETTINGS, single_frame=False)
+    assert clear.score > SETTINGS.pass_threshold
+
+
+def test_a_bent_print_has_too_little_relief_to_count_as_a_head() -> None:
+    """Bent paper is not a plane (planarity above the planar point) but its residual stays
+    small: no live evidence, still capped."""
+    bent = {"antispoof": 0.95, "motion_px": 4.0, "planarity": 0.06, "parallax_px": 0.18}
+    middle = (SETTINGS.attack_threshold + SETTINGS.pass_threshold) / 2
+    assert fuse(bent, SETTINGS, single_frame=False).score == pytest.approx(middle)
+
+
 def test_a_plane_moving_with_its_surround_is_a_confident_attack() -> None:
     base = {"antispoof": 0.95, "motion_px": 6.0, "planarity": 0.01, "parallax_px": 0.06}
     plane = fuse(base, SETTINGS, single_frame=False)
@@ -306,3 +325,20 @@ def test_settings_refuse_an_attack_threshold_above_pass_and_unknown_keys() -> No
         LivenessSettings(unknown=1)  # type: ignore[call-arg]
     with pytest.raises(ValidationError):
         LivenessSettings(pass_threshold=1.5)
+
+
+@pytest.mark.parametrize(("signals", "single", "why"), [
+    ({"antispoof": 0.02}, True, "fired: antispoof"),
+    ({"antispoof": 0.9}, True, "one frame only"),
+    ({"antispoof": 0.9, "motion_px": 0.4, "planarity": 0.3, "parallax_px": 0.5}, False,
+     "too little motion"),
+    ({"antispoof": 0.2, "motion_px": 5.0, "planarity": 0.3, "parallax_px": 0.5}, False,
+     "a signal near firing"),
+    ({"antispoof": 0.9, "motion_px": 5.0, "planarity": 0.06, "parallax_px": 0.18}, False,
+     "too little relief"),
+    ({"antispoof": 0.9, "motion_px": 5.0, "planarity": 0.3, "parallax_px": 0.5}, False, ""),
+])
+def test_why_a_face_did_not_pass_is_named(signals: dict, single: bool, why: str) -> None:
+    from examgate.vision.liveness.fusion import why_not_live
+
+    assert why_not_live(signals, SETTINGS, single_frame=single) == why
