@@ -46,4 +46,5 @@ def create_app(rt: Runtime, slices: tuple[str, ...] = SLICES) -> TransactionalPr
         transactional_id=f"{kafka.processor_group}-{rt.worker_id}",
         on_batch=_record_lag,
         # Dead letters the loop makes itself are counted and logged like the slices' own.
-        dead_letters=partial(dead_letter, kafka.topics, rt.codec))
+        dead_letters=partial(dead_letter, kafka.topics, rt.codec),
+        parallel={topics.checkins.name: rt.settings.checkin.parallel})

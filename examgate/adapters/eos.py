@@ -35,6 +35,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -155,9 +156,15 @@ class TransactionalProcessor:
                  group_id: str, transactional_id: str, max_batch: int = 16,
                  poll_timeout_s: float = 0.05,
                  on_batch: Callable[[Consumer], None] | None = None,
-                 dead_letters: DeadLetterFactory | None = None) -> None:
+                 dead_letters: DeadLetterFactory | None = None,
+                 parallel: Mapping[str, int] | None = None) -> None:
         clients = KafkaClients(kafka)
         self.handlers = dict(handlers)
+        # Topics whose records in one batch may be handled at once (on this many threads):
+        # their handlers must be thread-safe. Outputs are still produced in batch order.
+        self.parallel = {t for t, n in (parallel or {}).items() if n > 1}
+        threads = max((n for n in (parallel or {}).values()), default=1)
+        self._pool = ThreadPoolExecutor(threads, "handler") if threads > 1 else None
         self.max_batch = max_batch
         self.poll_timeout_s = poll_timeout_s
         self.on_batch = on_batch
@@ -191,7 +198,11 @@ class TransactionalProcessor:
         try:
             while not self._stop.is_set():
                 watchdog.beat("consume")
-                msgs = self.consumer.consume(self.max_batch, self.poll_timeout_s)
+                # consume(n, t) waits for n records or t: a lone check-in would wait the
+                # full t. So wait for the first, then take what is already fetched.
+                msgs = self.consumer.consume(1, self.poll_timeout_s)
+                if msgs and self.max_batch > 1:
+                    msgs += self.consumer.consume(self.max_batch - 1, 0)
                 batch = [m for m in msgs if self._usable(m)]
                 if batch:
                     watchdog.beat(f"a transaction of {len(batch)} record(s)")
@@ -218,8 +229,8 @@ class TransactionalProcessor:
         alone = any(_coordinates(m) in self._suspects for m in batch)
         self.producer.begin_transaction()
         try:
-            for msg in batch:
-                for index, out in enumerate(self._handle(msg)):
+            for msg, outputs in zip(batch, self._handle_all(batch), strict=True):
+                for index, out in enumerate(outputs):
                     self._emit(msg, index, out, alone)
             positions = self.consumer.position(self.consumer.assignment())
             self.producer.send_offsets_to_transaction(
@@ -237,6 +248,14 @@ class TransactionalProcessor:
         done = {_coordinates(m) for m in batch}
         self._suspects -= done
         self._refused = {k: v for k, v in self._refused.items() if k[:3] not in done}
+
+    def _handle_all(self, batch: list[Message]) -> list[list[Output]]:
+        """Each record's outputs, in batch order; records of parallel topics at once."""
+        pool = self._pool
+        started = [pool.submit(self._handle, m) if pool and m.topic() in self.parallel else None
+                   for m in batch]
+        return [self._handle(m) if f is None else f.result()
+                for m, f in zip(batch, started, strict=True)]
 
     def _handle(self, msg: Message) -> list[Output]:
         try:

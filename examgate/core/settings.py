@@ -208,6 +208,10 @@ class CheckInSettings(Section):
         "wrong, so its freshness cannot be judged."))
     max_extra_frames: int = Field(8, ge=0, le=32, description=(
         "Burst frames read per check-in at most (liveness); further ones are ignored."))
+    parallel: int = Field(2, ge=1, le=16, description=(
+        "Check-ins of one transaction decided at once by a worker (threads; the models "
+        "release the GIL): with bursts one check-in keeps about one core busy for ~50 ms, "
+        "so one worker uses both cores of a small node. 1 decides them one after another."))
     single_frame_gates: tuple[str, ...] = Field((), description=(
         "Gate ids (shell patterns, e.g. 'kiosk-*') that can only send one frame: there a "
         "check-in may pass liveness on the single-frame detector alone, and the decision says "

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
@@ -177,6 +178,7 @@ class Verifier:
         self.single_frame_gates = tuple(single_frame_gates)
         self.canary_fraction = 0.0
         self._clock = clock
+        self._uploads = ThreadPoolExecutor(1 + max_extra_frames, thread_name_prefix="review")
 
     def capture_problem(self, captured_at: datetime, now: datetime | None = None) -> str | None:
         """Why a check-in captured at ``captured_at`` cannot be decided now, or None: a frame
@@ -330,9 +332,12 @@ class Verifier:
         review_ref, review_burst = None, []
         kept = verdict.outcome == policy.REVIEW or verdict.reason == "PRESENTATION_ATTACK"
         if kept and frame is not None:
-            review_ref = self._keep_for_review(checkin, frame)
-            review_burst = [ref for k, data in enumerate(burst, start=1)
-                            if (ref := self._keep_for_review(checkin, data, k)) is not None]
+            t0 = self._clock()
+            # One upload per frame at once: a burst costs one round trip, not five.
+            refs = list(self._uploads.map(lambda kd: self._keep_for_review(checkin, kd[1], kd[0]),
+                                          enumerate([frame, *burst])))
+            review_ref, review_burst = refs[0], [r for r in refs[1:] if r is not None]
+            stage_ms["keep_for_review"] = (self._clock() - t0) * 1000
         decision = {
             "event_id": checkin["event_id"], "gate_id": checkin["gate_id"],
             "exam_id": checkin["exam_id"], "claimed_student_id": checkin["claimed_student_id"],

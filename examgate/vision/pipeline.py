@@ -9,7 +9,7 @@ into REVIEW with the verdict's reason. Decode errors are raised, as typed
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -105,11 +105,14 @@ class FacePipeline:
         """Embeddings of aligned faces, (N, dim)."""
         return self.embedder.embed(faces)
 
-    def run(self, image_or_bytes: np.ndarray | bytes, *, embed_failed: bool = True) -> FaceResult:
+    def run(self, image_or_bytes: np.ndarray | bytes, *, embed_failed: bool = True,
+            on_face: Callable[[np.ndarray, Detection], None] | None = None) -> FaceResult:
         """All steps on one image; ``embed_failed`` also embeds a face that failed a gate.
 
         A face that fails a gate is still embedded by default, so a reviewer
         sees its similarity; ``FaceResult.ok`` stays False all the same.
+        ``on_face(image, face)`` is called as soon as the main face is known, before
+        alignment and embedding: work on the face (liveness) can start beside them.
         """
         timings: dict[str, float] = {}
         with _timed(timings, decode_mod.STAGE):
@@ -121,6 +124,8 @@ class FacePipeline:
             detections = self.detector.detect(image)
         with _timed(timings, quality_mod.STAGE):
             verdict = self.assess(image, detections)
+        if on_face is not None and verdict.face is not None:
+            on_face(image, verdict.face)
         if verdict.face is None or not (verdict.ok or embed_failed):
             return FaceResult(verdict, tuple(detections), timings_ms=timings)
         with _timed(timings, align_mod.STAGE):

@@ -239,3 +239,29 @@ def test_a_handler_that_raises_dead_letters_its_record(make) -> None:
     record = _dead_letter(out)
     assert (record["reason_code"], record["stage"]) == ("PROCESSING_FAILED", "eos.handle")
     assert "a bug in a handler" in record["reason_detail"]
+
+
+def test_records_of_a_parallel_topic_are_handled_at_once_and_emitted_in_order(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import time
+
+    monkeypatch.setattr(clients, "Consumer", FakeConsumer)
+    monkeypatch.setattr(clients, "Producer", FakeProducer)
+    both_started = threading.Barrier(2, timeout=5)  # only passes if two run at the same time
+
+    def slow(m: Message) -> list[Output]:
+        if m.offset() < 2:
+            both_started.wait()
+        time.sleep(0.01 * (4 - m.offset()))  # the first finishes last
+        if m.offset() == 2:
+            raise RuntimeError("a bug met by one record")
+        return [Output(OUT, m.key(), str(m.offset()).encode())]
+
+    proc = TransactionalProcessor(KafkaSettings(), {SOURCE: slow}, group_id="g",
+                                  transactional_id="t", parallel={SOURCE: 2})
+    proc._process([_message(offset=k) for k in range(4)])
+    (outputs,) = proc.producer.committed
+    assert [o.value for o in outputs[:2]] == [b"0", b"1"] and outputs[3].value == b"3"
+    assert _dead_letter(outputs[2])["reason_code"] == "PROCESSING_FAILED"
+    assert proc.producer.offsets_sent == 1
