@@ -61,11 +61,13 @@ class ModelRegistry:
                  alias: str | None = None, run_name: str = "register",
                  metrics: dict[str, float] | None = None) -> str:
         """Log the files as a run's artifacts and register them as a new version."""
+        # What the registry computes wins over anything of the same name in ``spec`` (a
+        # spec copied from another version names that version's files).
         full_spec = {
-            "detector": detector, "embedder": embedder,
+            **spec, "detector": detector, "embedder": embedder,
             "files": {role: {"name": p.name, "sha256": sha256_file(p)}
                       for role, p in files.items()},
-            "thresholds": thresholds.as_record(), **spec,
+            "thresholds": thresholds.as_record(),
         }
         with (tempfile.TemporaryDirectory() as tmp,
               MlflowRun.start(self.tracking_uri, experiment, run_name) as run):

@@ -38,7 +38,8 @@ def _register_flip_variant(settings: Settings) -> str:
     champion = registry.load("champion")
     return registry.register(
         detector=champion.detector, embedder=champion.embedder,
-        files={"detector": locate_model("yunet").path, "embedder": locate_model("sface").path},
+        files={**champion.files, "detector": locate_model("yunet").path,
+               "embedder": locate_model("sface").path},
         thresholds=champion.thresholds, spec={**champion.spec, "flip_tta": True},
         experiment=settings.mlflow.experiment, run_name="flip-variant")
 

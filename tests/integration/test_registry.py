@@ -28,7 +28,12 @@ def test_bootstrapped_champion_round_trips(stack: Settings, tmp_path) -> None:
     fresh = type(registry)(stack.mlflow.tracking_uri, stack.mlflow.registered_model,
                            tmp_path / "cache")
     bundle = fresh.load("champion")
-    assert bundle.version == version and set(bundle.files) == {"detector", "embedder"}
+    assert bundle.version == version
+    assert set(bundle.files) == {"detector", "embedder", "antispoof_v2", "antispoof_v1se"}
+    # The version names the exact liveness models and the thresholds it decides with.
+    live = bundle.spec["liveness"]
+    assert 0 <= live["attack_threshold"] <= live["pass_threshold"] <= 1
+    assert live["pass_threshold"] >= live["pass_floor"] and live["fusion"]
     for role, path in bundle.files.items():
         assert sha256_file(path) == bundle.spec["files"][role]["sha256"]
     tags = registry.client.get_model_version(registry.model_name, version).tags
@@ -46,3 +51,22 @@ def test_bootstrapped_champion_round_trips(stack: Settings, tmp_path) -> None:
     again = fresh.load(version)
     assert sha256_file(again.files["embedder"]) == bundle.spec["files"]["embedder"]["sha256"]
     shutil.rmtree(tmp_path / "cache")
+
+
+def test_a_spec_copied_from_another_version_cannot_name_other_files(stack: Settings) -> None:
+    """The registry's own record of the files wins over a ``files`` entry in the spec given
+    (a candidate built from the champion's spec once listed files it did not carry)."""
+    from examgate.models.bootstrap import bootstrap
+
+    if not (stack.data.lfw_dir / "images").is_dir():
+        pytest.skip("LFW images not available")
+    registry = ports.model_registry(stack)
+    champion = registry.load(bootstrap(stack))
+    two = {role: champion.files[role] for role in ("detector", "embedder")}
+    version = registry.register(detector=champion.detector, embedder=champion.embedder,
+                                files=two, thresholds=champion.thresholds,
+                                spec=dict(champion.spec), experiment=stack.mlflow.experiment,
+                                run_name="spec-copy")
+    bundle = registry.load(version)
+    assert set(bundle.files) == {"detector", "embedder"}
+    assert set(bundle.spec["files"]) == {"detector", "embedder"}
