@@ -45,7 +45,10 @@ def _table(title: str, groups: Mapping[str, Any]) -> Table:
 def pad_table(pad: Mapping[str, Any], title: str = "Presentation attacks (ISO/IEC 30107-3)"
               ) -> Table:
     """APCER and outcomes per attack type, then BPCER on clean genuine check-ins."""
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    if not pad["attempts"]:
+        title += ": no attacks in this scenario"
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  show_header=bool(pad["attempts"]))
     table.add_column("attack type", min_width=12, overflow="fold")
     for h in ("family", "n", "APCER % [95% CI]", "ACCEPT", "REVIEW", "REJECT"):
         table.add_column(h, justify="right")
