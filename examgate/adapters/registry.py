@@ -118,11 +118,16 @@ class ModelRegistry:
         import mlflow.artifacts
 
         version = self.resolve(alias_or_version)
-        target = self.cache_dir / self.model_name / version
+        try:
+            mv = self.client.get_model_version(self.model_name, version)
+        except Exception as exc:  # noqa: BLE001
+            raise RegistryError(f"{self.model_name} v{version}: {exc}") from exc
+        # Version numbers are per registry and the cache is shared by every stack on the
+        # machine: the run that logged the files names them uniquely.
+        target = self.cache_dir / self.model_name / f"{version}-{mv.run_id}"
         spec_path = target / SPEC_FILE
         if not spec_path.is_file():
             try:
-                mv = self.client.get_model_version(self.model_name, version)
                 self.cache_dir.mkdir(parents=True, exist_ok=True)
                 with tempfile.TemporaryDirectory(dir=self.cache_dir) as tmp:
                     got = Path(mlflow.artifacts.download_artifacts(

@@ -70,3 +70,28 @@ def test_a_spec_copied_from_another_version_cannot_name_other_files(stack: Setti
     bundle = registry.load(version)
     assert set(bundle.files) == {"detector", "embedder"}
     assert set(bundle.spec["files"]) == {"detector", "embedder"}
+
+
+def test_a_cache_shared_with_another_registry_never_serves_its_files(stack: Settings,
+                                                                    tmp_path) -> None:
+    """Version numbers are per registry; the model cache (~/.cache/examgate) is shared by every
+    checkout and stack on a machine. A cached "version N" of another registry, without
+    liveness models, was once served in place of this registry's version N."""
+    from examgate.models.bootstrap import bootstrap
+
+    if not (stack.data.lfw_dir / "images").is_dir():
+        pytest.skip("LFW images not available")
+    registry = ports.model_registry(stack)
+    version = bootstrap(stack)
+    name = stack.mlflow.registered_model
+    ours = type(registry)(stack.mlflow.tracking_uri, name, tmp_path / "a").load(version)
+    # Another registry's version of the same number, cached where a version number alone
+    # would put it: the same files, a spec without liveness.
+    stale = tmp_path / "b" / name / version
+    shutil.copytree(ours.files["embedder"].parent, stale)
+    spec_file = next(stale.glob("*.json"))
+    spec = json.loads(spec_file.read_text())
+    spec.pop("liveness")
+    spec_file.write_text(json.dumps(spec))
+    shared = type(registry)(stack.mlflow.tracking_uri, name, tmp_path / "b")
+    assert "liveness" in shared.load(version).spec
