@@ -7,7 +7,6 @@ written; nothing is asserted (tests assert behaviour, benchmarks measure).
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -24,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from rich.table import Table
 
 from benchmarks.lfw_metrics import kfold_accuracy, pair_scores, percentiles, tar_far_report
+from benchmarks.report import write_results
 from examgate.core.settings import load_settings
 from examgate.models.lfw import (
     LfwMissingError,
@@ -207,15 +207,13 @@ def lfw(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     _print(result)
-    json_out.parent.mkdir(parents=True, exist_ok=True)
-    json_out.write_text(json.dumps(result, indent=2))
-    console.print(f"wrote {json_out}")
-    if str(plot).lower() not in ("", ".", "none", "-"):
+
+    def draw(path: Path) -> None:
         from benchmarks.lfw_plot import plot_roc_det
 
-        plot_roc_det(curves, result, plot)
-        console.print(f"wrote {plot}")
+        plot_roc_det(curves, result, path)
 
+    write_results(result, json_out, console, plot, draw)
 
 if __name__ == "__main__":
     typer.run(lfw)

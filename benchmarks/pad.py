@@ -19,7 +19,6 @@ printed and written; nothing is asserted.
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from pathlib import Path
@@ -41,6 +40,7 @@ from benchmarks.pad_metrics import (
     threshold_at_apcer,
     verdict_counts,
 )
+from benchmarks.report import write_results
 from examgate.augment import ATTACK_FAMILY, burst_names, render_burst
 from examgate.core.settings import Settings, load_settings
 from examgate.models import lfw
@@ -97,7 +97,7 @@ def _read(path: str) -> np.ndarray | None:
 class Bench:
     """The served detector and liveness checker, and what they measured."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, pass_threshold: float) -> None:
         v = settings.vision
         self.detector = create_detector(v.detector, score_threshold=v.detector_score_threshold,
                                         max_side=v.detect_max_side, num_threads=v.intra_op_threads)
@@ -107,7 +107,7 @@ class Bench:
         self.fired: dict[str, dict[str, int]] = {}
         self.no_face: dict[str, int] = {}
         self.bona_fide_refused: dict[str, int] = {}  # why a live face did not pass
-        self.pass_threshold = 1.0
+        self.pass_threshold = pass_threshold  # below it, a live face's refusal is explained
         self.ms_liveness: list[float] = []
         self.ms_added: list[float] = []
 
@@ -152,8 +152,7 @@ def run_pad(settings: Settings, *, attempts: int, bona_fide: int, frames: int,
     """Measure every instrument; the result and each instrument's scores."""
     lfw.require_lfw(settings.data.lfw_dir)
     cal = calibrate_liveness(settings, calibration_images(settings.data.lfw_dir))
-    bench = Bench(settings)
-    bench.pass_threshold = cal.pass_threshold
+    bench = Bench(settings, cal.pass_threshold)
     instruments = burst_names()
     plan = [(BONA_FIDE, bona_fide)] + [(n, attempts) for n in instruments if n != BONA_FIDE]
     images = [im for p in evaluation_images(settings, max(bona_fide, attempts), seed)
@@ -260,15 +259,13 @@ def pad(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     _print(result)
-    json_out.parent.mkdir(parents=True, exist_ok=True)
-    json_out.write_text(json.dumps(result, indent=2))
-    console.print(f"wrote {json_out}")
-    if str(plot).lower() not in ("", ".", "none", "-"):
+
+    def draw(path: Path) -> None:
         from benchmarks.pad_plot import plot_scores
 
-        plot_scores(scores, result, plot)
-        console.print(f"wrote {plot}")
+        plot_scores(scores, result, path)
 
+    write_results(result, json_out, console, plot, draw)
 
 if __name__ == "__main__":
     typer.run(pad)

@@ -51,48 +51,72 @@ class Moved(NamedTuple):
     landmarks: np.ndarray
 
 
-@dataclass(frozen=True)
-class TransformSpec:
-    """A registered transform: its name, kind, function and parameter model."""
+class ValidatesParams:
+    """Mixin of a registered spec: ``validate`` checks parameters against ``params_model``."""
 
+    what: typing.ClassVar[str]
     name: str
-    kind: Kind
-    fn: Callable[..., np.ndarray | Moved]
     params_model: type[BaseModel]
-    summary: str
 
     def validate(self, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """``params`` checked and completed with defaults; raises ``ValueError`` if invalid."""
         try:
             model = self.params_model.model_validate(dict(params or {}))
         except ValidationError as exc:
-            raise ValueError(f"bad parameters for transform {self.name!r}: {exc}") from exc
+            raise ValueError(f"bad parameters for {self.what} {self.name!r}: {exc}") from exc
         return model.model_dump()
+
+
+@dataclass(frozen=True)
+class TransformSpec(ValidatesParams):
+    """A registered transform: its name, kind, function and parameter model."""
+
+    what: typing.ClassVar[str] = "transform"
+    name: str
+    kind: Kind
+    fn: Callable[..., np.ndarray | Moved]
+    params_model: type[BaseModel]
+    summary: str
 
 
 TRANSFORMS: dict[str, TransformSpec] = {}
 
 
-class UnknownTransformError(KeyError):
-    """No transform is registered under the requested name."""
+class UnknownNameError(KeyError):
+    """Nothing is registered under the requested name (its message lists what is)."""
 
     def __str__(self) -> str:
         return str(self.args[0])
 
 
-def _params_model(name: str, fn: Callable[..., Any]) -> type[BaseModel]:
-    """A frozen pydantic model built from ``fn``'s keyword-only parameters."""
+class UnknownTransformError(UnknownNameError):
+    """No transform is registered under the requested name."""
+
+
+def params_model(what: str, name: str, fn: Callable[..., Any], *,
+                 base: type[BaseModel] | None = None, suffix: str = "Params") -> type[BaseModel]:
+    """A frozen pydantic model built from ``fn``'s keyword-only parameters (on ``base``'s
+    fields, which ``fn`` may not redefine), named after ``name``."""
     hints = typing.get_type_hints(fn, include_extras=True)
     fields: dict[str, Any] = {}
     for param in inspect.signature(fn).parameters.values():
         if param.kind is not inspect.Parameter.KEYWORD_ONLY:
             continue
         if param.default is inspect.Parameter.empty:
-            raise TypeError(f"transform {name!r}: parameter {param.name!r} needs a default")
+            raise TypeError(f"{what} {name!r}: parameter {param.name!r} needs a default")
+        if base is not None and param.name in base.model_fields:
+            raise TypeError(f"{what} {name!r}: {param.name!r} is a {base.__name__} field")
         fields[param.name] = (hints[param.name], param.default)
-    config = ConfigDict(frozen=True, extra="forbid")
-    model_name = "".join(part.title() for part in name.split("_")) + "Params"
-    return create_model(model_name, __config__=config, **fields)
+    model_name = "".join(part.title() for part in name.split("_")) + suffix
+    if base is not None:
+        return create_model(model_name, __base__=base, **fields)
+    return create_model(model_name, __config__=ConfigDict(frozen=True, extra="forbid"),
+                        **fields)
+
+
+def summary_of(fn: Callable[..., Any]) -> str:
+    """The first line of ``fn``'s docstring, or nothing."""
+    return (inspect.getdoc(fn) or "").splitlines()[0] if fn.__doc__ else ""
 
 
 def register(name: str, kind: Kind) -> Callable[
@@ -103,8 +127,8 @@ def register(name: str, kind: Kind) -> Callable[
     def add(fn: Callable[P, np.ndarray | Moved]) -> Callable[P, np.ndarray]:
         if name in TRANSFORMS:
             raise ValueError(f"transform {name!r} is already registered")
-        summary = (inspect.getdoc(fn) or "").splitlines()[0] if fn.__doc__ else ""
-        TRANSFORMS[name] = TransformSpec(name, kind, fn, _params_model(name, fn), summary)
+        TRANSFORMS[name] = TransformSpec(name, kind, fn, params_model("transform", name, fn),
+                                         summary_of(fn))
 
         @functools.wraps(fn)
         def image_only(*args: P.args, **kwargs: P.kwargs) -> np.ndarray:

@@ -10,7 +10,6 @@ which :func:`render_burst` turns into the :class:`Shot` the instrument draws int
 
 from __future__ import annotations
 
-import inspect
 import math
 import typing
 from collections.abc import Callable, Mapping
@@ -18,9 +17,15 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field
 
-from examgate.augment.base import face_landmarks
+from examgate.augment.base import (
+    UnknownNameError,
+    ValidatesParams,
+    face_landmarks,
+    params_model,
+    summary_of,
+)
 from examgate.augment.bursts_scene import fill_borders, fit_background, gate_scene
 
 Instrument = Callable[..., list[np.ndarray]]
@@ -97,22 +102,15 @@ class Shot:
 
 
 @dataclass(frozen=True)
-class BurstSpec:
+class BurstSpec(ValidatesParams):
     """A registered instrument: name, attack family, function and parameter model."""
 
+    what: typing.ClassVar[str] = "burst instrument"
     name: str
     family: str
     fn: Instrument
     params_model: type[BaseModel]
     summary: str
-
-    def validate(self, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """``params`` checked and completed with defaults; raises ``ValueError`` if invalid."""
-        try:
-            model = self.params_model.model_validate(dict(params or {}))
-        except ValidationError as exc:
-            raise ValueError(f"bad parameters for burst instrument {self.name!r}: {exc}") from exc
-        return model.model_dump()
 
 
 BURSTS: dict[str, BurstSpec] = {}
@@ -120,26 +118,8 @@ BURSTS: dict[str, BurstSpec] = {}
 ATTACK_FAMILY: dict[str, str] = {}
 
 
-class UnknownBurstError(KeyError):
+class UnknownBurstError(UnknownNameError):
     """No burst instrument is registered under the requested name."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-def _params_model(name: str, fn: Instrument) -> type[BaseModel]:
-    hints = typing.get_type_hints(fn, include_extras=True)
-    fields: dict[str, Any] = {}
-    for param in inspect.signature(fn).parameters.values():
-        if param.kind is not inspect.Parameter.KEYWORD_ONLY:
-            continue
-        if param.default is inspect.Parameter.empty:
-            raise TypeError(f"instrument {name!r}: parameter {param.name!r} needs a default")
-        if param.name in CameraParams.model_fields:
-            raise TypeError(f"instrument {name!r}: {param.name!r} is a camera parameter")
-        fields[param.name] = (hints[param.name], param.default)
-    model_name = "".join(part.title() for part in name.split("_")) + "BurstParams"
-    return create_model(model_name, __base__=CameraParams, **fields)
 
 
 def register_burst(name: str, family: str) -> Callable[[Instrument], Instrument]:
@@ -148,8 +128,8 @@ def register_burst(name: str, family: str) -> Callable[[Instrument], Instrument]
     def add(fn: Instrument) -> Instrument:
         if name in BURSTS:
             raise ValueError(f"burst instrument {name!r} is already registered")
-        summary = (inspect.getdoc(fn) or "").splitlines()[0] if fn.__doc__ else ""
-        BURSTS[name] = BurstSpec(name, family, fn, _params_model(name, fn), summary)
+        model = params_model("instrument", name, fn, base=CameraParams, suffix="BurstParams")
+        BURSTS[name] = BurstSpec(name, family, fn, model, summary_of(fn))
         ATTACK_FAMILY[name] = family
         return fn
 
