@@ -54,12 +54,17 @@ class KafkaEventSource(EventSource):
     """
 
     def __init__(self, kafka: KafkaSettings, codec: EventCodec, topics: list[str], *,
-                 lookback_hours: float, poll_s: float = 0.5) -> None:
+                 lookback_hours: float, poll_s: float = 0.5, position_timeout_s: float = 30.0,
+                 position_retry_s: float = 0.5) -> None:
         self._kafka = kafka
         self._codec = codec
         self.topics = topics
         self.lookback_hours = lookback_hours
         self._poll_s = poll_s
+        # A leader election (a new topic, a broker restart) answers NOT_LEADER for a few
+        # seconds: keep asking where to start rather than start "at the end" later on.
+        self.position_timeout_s = position_timeout_s
+        self._position_retry_s = position_retry_s
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
@@ -119,23 +124,36 @@ class KafkaEventSource(EventSource):
                           event.record.get("event_id"))
 
     def _assign(self, consumer: Any, parts: list[Any]) -> None:
-        try:
-            if self.lookback_hours > 0:
-                since_ms = int((time.time() - self.lookback_hours * 3600) * 1000)
-                found = consumer.offsets_for_times(
-                    [TopicPartition(p.topic, p.partition, since_ms) for p in parts], timeout=10)
-                offsets = {(f.topic, f.partition): f.offset for f in found}
-            else:
-                offsets = {}
-            for p in parts:
-                offset = offsets.get((p.topic, p.partition), -1)
-                # No record since then (or no lookback): pin today's end, so nothing
-                # published after this moment can be skipped.
-                p.offset = offset if offset >= 0 else \
-                    consumer.get_watermark_offsets(p, timeout=10)[1]
-        except Exception as exc:  # noqa: BLE001 - fall back to the end rather than stall
-            log.warning("feed: could not position partitions (%s); reading from the end", exc)
-            for p in parts:
-                p.offset = OFFSET_END
+        deadline = time.monotonic() + self.position_timeout_s
+        while True:
+            try:
+                self._position(consumer, parts)
+                break
+            except Exception as exc:  # noqa: BLE001 - fall back to the end rather than stall
+                if time.monotonic() < deadline and not self._stop.is_set():
+                    log.info("feed: positioning partitions: %s; asking again", exc)
+                    time.sleep(self._position_retry_s)
+                    continue
+                log.warning("feed: could not position partitions (%s); reading from the end",
+                            exc)
+                for p in parts:
+                    p.offset = OFFSET_END
+                break
         consumer.assign(parts)
         self._ready.set()
+
+    def _position(self, consumer: Any, parts: list[Any]) -> None:
+        """Pin each partition at the lookback start, or at today's end."""
+        if self.lookback_hours > 0:
+            since_ms = int((time.time() - self.lookback_hours * 3600) * 1000)
+            found = consumer.offsets_for_times(
+                [TopicPartition(p.topic, p.partition, since_ms) for p in parts], timeout=10)
+            offsets = {(f.topic, f.partition): f.offset for f in found}
+        else:
+            offsets = {}
+        for p in parts:
+            offset = offsets.get((p.topic, p.partition), -1)
+            # No record since then (or no lookback): pin today's end, so nothing
+            # published after this moment can be skipped.
+            p.offset = offset if offset >= 0 else \
+                consumer.get_watermark_offsets(p, timeout=10)[1]
