@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import platform
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,13 +23,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
+from benchmarks.lfw_heldout import heldout_report
 from benchmarks.lfw_metrics import kfold_accuracy, pair_scores, percentiles, tar_far_report
 from benchmarks.report import write_results
 from examgate.core.settings import load_settings
+from examgate.models.bootstrap import calibration_identities, calibration_images
 from examgate.models.lfw import (
     LfwMissingError,
     central_face,
     embed_images,
+    people,
     read_genders,
     read_pairs,
     require_lfw,
@@ -44,14 +48,25 @@ NO_FACE_HANDLING = ("no face detected: aligned with the median landmarks of the 
                     "the image centre")
 
 
-def _detector(name: str, threads: int, cache_dir: Path | None = None) -> Any:
-    return create_detector(name, num_threads=threads, cache_dir=cache_dir)
+def _detector(name: str, threads: int, cache_dir: Path | None = None,
+              onet_path: Path | None = None) -> Any:
+    extra = {"onet_path": onet_path} if onet_path is not None and name == "yunet_onet" else {}
+    return create_detector(name, num_threads=threads, cache_dir=cache_dir, **extra)
 
 
-def measure_throughput(images: list[np.ndarray], detector: str, embedder: str, flip: bool,
-                       threads: int, batch: int = 8, cache_dir: Path | None = None) -> float:
+def heldout_names(lfw_dir: Path) -> tuple[list[str], list[str]]:
+    """The calibration split's images, and every image of the identities outside it."""
+    cal = calibration_images(lfw_dir)
+    seen = calibration_identities(lfw_dir)
+    held = sorted(f"{p}/{Path(f).name}" for p, files in people(lfw_dir).items() if p not in seen
+                  for f in files)
+    return cal, held
+
+
+def measure_throughput(images: list[np.ndarray], detector: Callable[[int], Any], embedder: str,
+                       flip: bool, threads: int, batch: int = 8) -> float:
     """Images per second for detect + align + batched embed with ``threads`` intra-op threads."""
-    det = _detector(detector, threads, cache_dir)
+    det = detector(threads)
     emb = create_embedder(embedder, intra_op_threads=threads, flip=flip, max_batch=batch)
     emb.embed(np.zeros((1, emb.input_size, emb.input_size, 3), np.uint8))  # warm-up
     start = time.perf_counter()
@@ -65,12 +80,12 @@ def measure_throughput(images: list[np.ndarray], detector: str, embedder: str, f
     return len(images) / (time.perf_counter() - start)
 
 
-def measure_two_workers(images: list[np.ndarray], detector: str, embedder: str,
-                        flip: bool, cache_dir: Path | None = None) -> float:
+def measure_two_workers(images: list[np.ndarray], detector: Callable[[int], Any], embedder: str,
+                        flip: bool) -> float:
     """Images per second with two single-threaded workers, each with its own models."""
     cv2.setNumThreads(1)
     halves = [images[0::2], images[1::2]]
-    models = [(_detector(detector, 1, cache_dir), create_embedder(embedder, flip=flip))
+    models = [(detector(1), create_embedder(embedder, flip=flip))
               for _ in halves]
 
     def work(k: int) -> None:
@@ -86,15 +101,17 @@ def measure_two_workers(images: list[np.ndarray], detector: str, embedder: str,
     return len(images) / (time.perf_counter() - start)
 
 
-def run_lfw_benchmark(lfw_dir: Path, *, detector: str = "yunet", embedder: str = "sface",
+def run_lfw_benchmark(lfw_dir: Path, *, detector: str = "yunet_onet", embedder: str = "sface",
                       folds: int = 10, flip: bool = False, pairs_file: str = "pairs.txt",
                       throughput_images: int = 256, show_progress: bool = True,
                       align_method: str = "lsq", cache_dir: Path | None = None,
-                      curves_out: dict[str, Any] | None = None) -> dict[str, Any]:
+                      curves_out: dict[str, Any] | None = None,
+                      onet_path: Path | None = None, heldout: bool = True) -> dict[str, Any]:
     """Run the whole LFW benchmark and return its numbers, a JSON-ready dict.
 
     ``curves_out``, when given, receives the genuine and impostor scores per
-    slice ("all", "female", "male") for plotting.
+    slice ("all", "female", "male") for plotting. ``heldout`` adds the FAR at the
+    served thresholds on identities the calibration never saw (:mod:`lfw_heldout`).
     """
     require_lfw(lfw_dir, pairs_file)
     pairs = read_pairs(lfw_dir / pairs_file)
@@ -104,26 +121,38 @@ def run_lfw_benchmark(lfw_dir: Path, *, detector: str = "yunet", embedder: str =
             raise ValueError("--folds needs at least 2 folds (threshold on the others)")
         pairs = [p for p in pairs if p.fold < folds]
     names = sorted({p.a for p in pairs} | {p.b for p in pairs})
+    cal_names, held_names = heldout_names(lfw_dir) if heldout else ([], [])
+    every = sorted(set(names) | set(cal_names) | set(held_names))
+    at = {n: i for i, n in enumerate(every)}
     index = {n: i for i, n in enumerate(names)}
 
     cv2.setNumThreads(1)
-    det = _detector(detector, 1, cache_dir)
+
+    def new_detector(threads: int) -> Any:
+        return _detector(detector, threads, cache_dir, onet_path)
+
+    det = new_detector(1)
     emb = create_embedder(embedder, intra_op_threads=1, flip=flip)
     emb.embed(np.zeros((1, emb.input_size, emb.input_size, 3), np.uint8))
     with Progress("[progress.description]{task.description}", BarColumn(),
                   MofNCompleteColumn(), TimeRemainingColumn(), console=console,
                   disable=not show_progress) as bar:
-        task = bar.add_task(f"embedding {len(names)} images", total=len(names))
-        embedded = embed_images(lfw_dir, names, det, emb, align_method=align_method,
+        task = bar.add_task(f"embedding {len(every)} images", total=len(every))
+        embedded = embed_images(lfw_dir, every, det, emb, align_method=align_method,
                                 progress=lambda n: bar.advance(task, n))
-    scores = pair_scores(pairs, index, embedded.embeddings)
+    all_emb = embedded.embeddings
+    view = all_emb[[at[n] for n in names]]
+    scores = pair_scores(pairs, index, view)
     result: dict[str, Any] = {"detector": detector, "embedder": embedder, "flip_tta": flip,
                               "align_method": align_method,
                               "pairs_file": pairs_file, "folds": len({p.fold for p in pairs}),
                               "n_pairs": len(pairs), "n_images": len(names)}
     result.update(kfold_accuracy(pairs, scores))
-    result.update(tar_far_report(names, embedded.embeddings, read_genders(lfw_dir),
-                                 pairs, scores))
+    genders = read_genders(lfw_dir)
+    result.update(tar_far_report(names, view, genders, pairs, scores))
+    if heldout:
+        result.update(heldout_report(cal_names, all_emb[[at[n] for n in cal_names]],
+                                     held_names, all_emb[[at[n] for n in held_names]], genders))
     result["no_face"] = len(embedded.no_face)
     result["no_face_images"] = embedded.no_face
     result["no_face_handling"] = NO_FACE_HANDLING
@@ -136,11 +165,11 @@ def run_lfw_benchmark(lfw_dir: Path, *, detector: str = "yunet", embedder: str =
         sample = [decode_image((lfw_dir / "images" / n).read_bytes())
                   for n in names[:throughput_images]]
         result["images_per_s_by_threads"] = {
-            str(t): measure_throughput(sample, detector, embedder, flip, t, cache_dir=cache_dir)
+            str(t): measure_throughput(sample, new_detector, embedder, flip, t)
             for t in (1, 2)
         }
-        result["images_per_s_two_workers"] = measure_two_workers(sample, detector, embedder,
-                                                                 flip, cache_dir)
+        result["images_per_s_two_workers"] = measure_two_workers(sample, new_detector,
+                                                                 embedder, flip)
         cv2.setNumThreads(1)
     result["models"] = {"detector_sha256": det.model_sha256, "embedder_sha256": emb.model_sha256}
     curves = result.pop("_curves")
@@ -188,6 +217,9 @@ def lfw(
     plot: Annotated[Path, typer.Option(help="ROC/DET plot PNG ('none' skips)")] = Path(
         "results/lfw.png"),
     align_method: Annotated[str | None, typer.Option(help="lsq or lmeds")] = None,
+    heldout: Annotated[bool, typer.Option(help=(
+        "also FAR at the served thresholds on identities outside the calibration split, "
+        "overall and by gender (embeds ~10,000 more images)"))] = True,
     config: Annotated[Path | None, typer.Option(help="settings file")] = None,
 ) -> None:
     """LFW View 2: 10-fold accuracy, TAR@FAR 1e-3/1e-4 over all pairs, gender gap, speed."""
@@ -201,6 +233,7 @@ def lfw(
             flip=vision.flip_tta if flip is None else flip, pairs_file=pairs_file,
             throughput_images=throughput_images,
             align_method=align_method or vision.align_method, cache_dir=vision.model_cache_dir,
+            onet_path=vision.onet_path, heldout=heldout,
             curves_out=curves,
         )
     except LfwMissingError as exc:

@@ -46,7 +46,7 @@ from examgate.core.settings import Settings, load_settings
 from examgate.models import lfw
 from examgate.models.bootstrap import calibration_identities, calibration_images
 from examgate.models.liveness_calibration import calibrate_liveness, liveness_files
-from examgate.vision import create_detector
+from examgate.vision.detectors import detector_from_settings
 from examgate.vision.liveness import LivenessChecker
 from examgate.vision.liveness.fusion import why_not_live
 
@@ -99,8 +99,7 @@ class Bench:
 
     def __init__(self, settings: Settings, pass_threshold: float) -> None:
         v = settings.vision
-        self.detector = create_detector(v.detector, score_threshold=v.detector_score_threshold,
-                                        max_side=v.detect_max_side, num_threads=v.intra_op_threads)
+        self.detector = detector_from_settings(v)
         self.checker = LivenessChecker.from_files(liveness_files(settings), v.liveness,
                                                   threads=v.intra_op_threads)
         self.scores: dict[str, list[float]] = {}

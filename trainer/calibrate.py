@@ -3,7 +3,7 @@
 The calibration split's images are aligned with the trainer's cached crops
 and embedded by the candidate; the thresholds come from the one shared rule,
 :func:`examgate.models.calibration.calibrate_thresholds` (every pair, accept
-at FAR 1e-4, reject below FAR 1e-3).
+at FAR 1e-4 for every gender slice of the split, reject below FAR 1e-3).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def calibrate_embedder(lfw_dir: Path, embedder_path: Path, champion: ModelBundle
     time (a CPU run); None uses them all.
     """
     from examgate.models.bootstrap import calibration_images
-    from examgate.models.lfw import person_of
+    from examgate.models.lfw import person_of, read_genders
     from examgate.vision import create_embedder
     from trainer.crops import align_files
 
@@ -35,8 +35,10 @@ def calibrate_embedder(lfw_dir: Path, embedder_path: Path, champion: ModelBundle
     embedder = create_embedder(champion.embedder, model_path=embedder_path,
                                flip=bool(champion.spec.get("flip_tta", False)),
                                intra_op_threads=threads)
+    genders = read_genders(lfw_dir)
     return calibrate_thresholds([person_of(n) for n in crops.names],
-                                embedder.embed(crops.faces), replay=champion.thresholds.replay)
+                                embedder.embed(crops.faces), replay=champion.thresholds.replay,
+                                slices=[genders.get(n, "") for n in crops.names])
 
 
 def whole_people(names: Sequence[str], limit: int) -> list[str]:

@@ -6,7 +6,6 @@ import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
 
 import cv2
 import numpy as np
@@ -16,8 +15,9 @@ from examgate.core.liveness_settings import LivenessSettings
 from examgate.core.policy import LivenessCheck, Thresholds
 from examgate.core.settings import Settings
 from examgate.core.verify import Analysis, LivenessModel, LivenessReading
-from examgate.vision import FacePipeline, ImageDecodeError, create_detector, create_embedder
+from examgate.vision import FacePipeline, ImageDecodeError, create_embedder
 from examgate.vision.decode import DecodeLimits
+from examgate.vision.detectors import detector_from_settings
 from examgate.vision.liveness import LivenessChecker, LivenessEvidence
 from examgate.vision.liveness.antispoof import ANTISPOOF_FILES
 from examgate.vision.types import Detection
@@ -110,12 +110,10 @@ class PipelineAnalyzer:
 def analyzer_from_bundle(bundle: ModelBundle, settings: Settings) -> PipelineAnalyzer:
     """Build the pipeline of a registered model version from its cached files."""
     v = settings.vision
-    detector_opts: dict[str, Any] = {"score_threshold": v.detector_score_threshold,
-                                        "max_side": v.detect_max_side,
-                                        "num_threads": v.intra_op_threads}
-    if "detector" in bundle.files:
-        detector_opts["model_path"] = bundle.files["detector"]
-    detector = create_detector(bundle.detector, **detector_opts)
+    # The version's detector and its files (YuNet, and the O-net where it names one).
+    detector = detector_from_settings(
+        v.model_copy(update={"detector": bundle.detector}),
+        files={role: bundle.files[role] for role in ("detector", "onet") if role in bundle.files})
     embedder = create_embedder(bundle.embedder, model_path=bundle.files["embedder"],
                                flip=bool(bundle.spec.get("flip_tta", v.flip_tta)),
                                intra_op_threads=v.intra_op_threads)

@@ -25,6 +25,7 @@ from examgate.core.policy import Thresholds
 from examgate.core.settings import Settings
 from examgate.models import lfw
 from examgate.models.calibration import calibrate_thresholds
+from examgate.vision.detectors import detector_files, detector_from_settings
 from examgate.vision.model_files import locate_model
 
 log = logging.getLogger("examgate.bootstrap")
@@ -41,6 +42,7 @@ class Calibration:
     thresholds: Thresholds
     metrics: dict[str, float]
     identities: tuple[str, ...]
+    rule: dict[str, object]  # how the accept threshold was chosen (per-slice points)
 
 
 def calibration_identities(lfw_dir: Path) -> set[str]:
@@ -59,7 +61,9 @@ def calibration_cache(settings: Settings, names: list[str]) -> Path:
     from examgate.vision.model_files import sha256_file
 
     v = settings.vision
-    fingerprint = (f"{sha256_file(locate_model(v.detector).path)}"
+    detector = "".join(f"{role}:{sha256_file(path)}"
+                       for role, path in sorted(detector_files(v).items()))
+    fingerprint = (f"{v.detector}{detector}"
                    f"{sha256_file(locate_model(v.embedder).path)}{v.flip_tta}"
                    f"{v.align_method}{len(names)}")
     key = hashlib.sha256(fingerprint.encode()).hexdigest()[:16]
@@ -72,7 +76,7 @@ def _embed_in_parallel(settings: Settings, lfw_dir: Path, names: list[str]) -> n
     which worker made it."""
     from rich.progress import Progress
 
-    from examgate.vision import create_detector, create_embedder
+    from examgate.vision import create_embedder
 
     v = settings.vision
     workers = max(1, min(4, os.cpu_count() or 1))
@@ -86,8 +90,7 @@ def _embed_in_parallel(settings: Settings, lfw_dir: Path, names: list[str]) -> n
                 bar.advance(task, n)
 
         def embed(part: list[str]) -> np.ndarray:
-            detector = create_detector(v.detector, score_threshold=v.detector_score_threshold,
-                                       max_side=v.detect_max_side, num_threads=1)
+            detector = detector_from_settings(v, num_threads=1)
             embedder = create_embedder(v.embedder, flip=v.flip_tta, intra_op_threads=1)
             return lfw.embed_images(lfw_dir, part, detector, embedder, progress=advance,
                                     align_method=v.align_method).embeddings
@@ -121,13 +124,18 @@ def calibrate(settings: Settings) -> Calibration:
     """Pick the thresholds from every pair of the calibration images."""
     lfw_dir = settings.data.lfw_dir
     names, emb = calibration_embeddings(settings)
-    fit = calibrate_thresholds([lfw.person_of(n) for n in names], emb)
+    genders = lfw.read_genders(lfw_dir)
+    fit = calibrate_thresholds([lfw.person_of(n) for n in names], emb,
+                               slices=[genders.get(n, "") for n in names])
     accept, reject = fit.accept, fit.reject
+    for name, point in fit.slices.items():
+        log.info("calibration: %s pairs alone would accept >= %.4f; at the served threshold "
+                 "their FAR is %.2e", name, point.threshold, point.far_at_served)
     log.info("calibration: %d genuine / %d impostor pairs; accept >= %.4f (TAR %.4f at FAR "
              "1e-4), reject < %.4f (TAR %.4f at FAR 1e-3)", accept.n_genuine, accept.n_impostor,
              accept.threshold, accept.tar, reject.threshold, reject.tar)
     return Calibration(fit.thresholds, fit.metrics,
-                       tuple(sorted(calibration_identities(lfw_dir))))
+                       tuple(sorted(calibration_identities(lfw_dir))), fit.spec())
 
 
 def liveness_spec(settings: Settings) -> tuple[dict[str, Path], dict[str, object]]:
@@ -176,14 +184,13 @@ def bootstrap(settings: Settings, *, force: bool = False) -> str:
     v = settings.vision
     cal = calibrate(settings)
     live_files, live_spec = liveness_spec(settings)
-    files = {"detector": locate_model(v.detector).path, "embedder": locate_model(v.embedder).path,
-             **live_files}
+    files = {**detector_files(v), "embedder": locate_model(v.embedder).path, **live_files}
     spec = {"input": {"detector": "BGR uint8, any size (downscaled to "
                                   f"{v.detect_max_side} px for detection)",
                       "embedder": "112x112 RGB 0-255 face aligned to the ArcFace template"},
             "embedding_dim": 128, "flip_tta": v.flip_tta, "align_method": v.align_method,
             "calibration": {"dataset": "LFW View 1", "split": CALIBRATION_SPLIT,
-                            "identities": list(cal.identities)},
+                            "identities": list(cal.identities), "accept": cal.rule},
             "liveness": live_spec}
     return registry.register(detector=v.detector, embedder=v.embedder, files=files,
                              thresholds=cal.thresholds, spec=spec,

@@ -8,7 +8,7 @@ may number tens of millions, so nothing here sorts more than it must.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -150,37 +150,115 @@ def pair_scores(identities: Sequence[str] | np.ndarray, embeddings: np.ndarray
     return scores[same], scores[~same]
 
 
+MIN_SLICE_EVENTS = 10  # a slice needs this many impostor pairs at the target FAR to count
+
+
+@dataclass(frozen=True, slots=True)
+class SlicePoint(OperatingPoint):
+    """A slice's own operating point, and its rates at the served threshold."""
+
+    far_at_served: float = float("nan")
+    tar_at_served: float = float("nan")
+
+
 @dataclass(frozen=True, slots=True)
 class ThresholdFit:
-    """A model's decision thresholds and the operating points they were read from."""
+    """A model's decision thresholds and the operating points they were read from.
+
+    ``accept`` is the served accept point (over every pair); when slices were given,
+    ``slices`` holds each labelled group's own FAR-target point and the served
+    threshold is the highest of them all.
+    """
 
     thresholds: Thresholds
     accept: OperatingPoint
     reject: OperatingPoint
+    slices: dict[str, SlicePoint] = field(default_factory=dict)
+    skipped_slices: dict[str, int] = field(default_factory=dict)  # too small: impostor pairs
 
     @property
     def metrics(self) -> dict[str, float]:
         """TAR at each FAR and the pair counts, as the registry records them."""
-        return {f"calib_tar_at_far_{_far_label(self.accept.target_far)}": self.accept.tar,
-                f"calib_tar_at_far_{_far_label(self.reject.target_far)}": self.reject.tar,
-                "calib_genuine_pairs": float(self.accept.n_genuine),
-                "calib_impostor_pairs": float(self.accept.n_impostor)}
+        out = {f"calib_tar_at_far_{_far_label(self.accept.target_far)}": self.accept.tar,
+               f"calib_tar_at_far_{_far_label(self.reject.target_far)}": self.reject.tar,
+               "calib_genuine_pairs": float(self.accept.n_genuine),
+               "calib_impostor_pairs": float(self.accept.n_impostor)}
+        if self.slices:
+            out["calib_far_at_accept"] = self.accept.far
+        for name, point in self.slices.items():
+            out[f"calib_slice_{name}_accept_threshold"] = point.threshold
+            out[f"calib_slice_{name}_far_at_accept"] = float(point.far_at_served)
+        return out
+
+    def spec(self) -> dict[str, object]:
+        """How the accept threshold was chosen, for the model version's spec."""
+        return {"rule": "highest of the overall and each labelled slice's FAR-target "
+                        "threshold" if self.slices else "FAR target over every pair",
+                "accept_far": self.accept.target_far,
+                "slices": {name: {"threshold": p.threshold, "impostor_pairs": p.n_impostor,
+                                  "genuine_pairs": p.n_genuine,
+                                  "far_at_accept": p.far_at_served,
+                                  "tar_at_accept": p.tar_at_served}
+                           for name, p in self.slices.items()},
+                "skipped_slices": dict(self.skipped_slices)}
 
 
 def calibrate_thresholds(identities: Sequence[str] | np.ndarray, embeddings: np.ndarray, *,
                          accept_far: float = ACCEPT_FAR, reject_far: float = REJECT_FAR,
-                         replay: float | None = None) -> ThresholdFit:
+                         replay: float | None = None,
+                         slices: Sequence[str] | np.ndarray | None = None) -> ThresholdFit:
     """Accept at ``accept_far``, reject below the ``reject_far`` threshold, over every pair.
 
-    ``replay`` carries a replay threshold over (None: the policy's default).
+    ``slices`` gives each image a group label (gender, say; "" = unlabelled). The
+    accept threshold is then the highest of the overall one and each group's own
+    (over impostor pairs with both images in the group: look-alikes are mostly of
+    one group), so the accept FAR holds for every labelled group and not only on
+    average. Labels are used here only; serving never sees them. A group with
+    fewer than ``MIN_SLICE_EVENTS / accept_far`` impostor pairs cannot be measured
+    at that FAR and is skipped (and recorded). ``replay`` carries a replay
+    threshold over (None: the policy's default).
     """
     genuine, impostor = pair_scores(identities, embeddings)
     accept = operating_point(genuine, impostor, accept_far)
     reject = operating_point(genuine, impostor, reject_far)
+    points: dict[str, OperatingPoint] = {}
+    skipped: dict[str, int] = {}
+    scored = slice_pair_scores(identities, embeddings, slices) if slices is not None else {}
+    for name, (gen_s, imp_s) in scored.items():
+        if imp_s.size * accept_far < MIN_SLICE_EVENTS or gen_s.size == 0:
+            skipped[name] = int(imp_s.size)
+        else:
+            points[name] = operating_point(gen_s, imp_s, accept_far)
+    served = max([accept.threshold, *(p.threshold for p in points.values())])
+    if served > accept.threshold:
+        tar, far = rates_at(genuine, impostor, served)
+        accept = OperatingPoint(accept_far, served, far, tar, accept.n_genuine,
+                                accept.n_impostor)
+    by_slice = {}
+    for name, point in points.items():
+        tar_s, far_s = rates_at(*scored[name], served)
+        by_slice[name] = SlicePoint(point.target_far, point.threshold, point.far, point.tar,
+                                    point.n_genuine, point.n_impostor, far_s, tar_s)
     extra = {} if replay is None else {"replay": replay}
-    thresholds = Thresholds(accept=accept.threshold, reject=reject.threshold,
+    thresholds = Thresholds(accept=served, reject=min(reject.threshold, served),
                             accept_far=accept_far, reject_far=reject_far, **extra)
-    return ThresholdFit(thresholds, accept, reject)
+    return ThresholdFit(thresholds, accept, reject, by_slice, skipped)
+
+
+def slice_pair_scores(identities: Sequence[str] | np.ndarray, embeddings: np.ndarray,
+                      slices: Sequence[str] | np.ndarray | None
+                      ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Genuine and impostor scores of the pairs with both images in each labelled group."""
+    labels = np.asarray(slices if slices is not None else [], dtype=str)
+    people = np.asarray(identities)
+    if len(labels) != len(people):
+        raise ValueError(f"{len(labels)} slice labels for {len(people)} images")
+    emb = np.asarray(embeddings)
+    out = {}
+    for name in sorted(set(labels.tolist()) - {""}):
+        idx = np.flatnonzero(labels == name)
+        out[name] = pair_scores(people[idx], emb[idx])
+    return out
 
 
 def _far_label(far: float) -> str:

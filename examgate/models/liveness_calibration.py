@@ -35,7 +35,7 @@ from examgate.augment import render_burst
 from examgate.core.digest import sha256_file
 from examgate.core.liveness_settings import LivenessSettings
 from examgate.core.settings import Settings
-from examgate.vision import create_detector
+from examgate.vision.detectors import detector_from_settings
 from examgate.vision.liveness import LivenessChecker
 from examgate.vision.liveness.antispoof import ANTISPOOF_FILES
 from examgate.vision.liveness.fusion import still_cap
@@ -104,8 +104,7 @@ def bona_fide_scores(settings: Settings, names: list[str], *, frames: int = BURS
     from rich.progress import track
 
     v = settings.vision
-    detector = create_detector(v.detector, score_threshold=v.detector_score_threshold,
-                               max_side=v.detect_max_side, num_threads=v.intra_op_threads)
+    detector = detector_from_settings(v)
     checker = LivenessChecker.from_files(liveness_files(settings), v.liveness,
                                          threads=v.intra_op_threads)
     rng = np.random.default_rng(seed)

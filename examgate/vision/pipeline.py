@@ -21,7 +21,7 @@ from examgate.vision import decode as decode_mod
 from examgate.vision import quality as quality_mod
 from examgate.vision.decode import DecodeLimits
 from examgate.vision.detectors import STAGE as DETECT_STAGE
-from examgate.vision.detectors import Detector, create_detector
+from examgate.vision.detectors import Detector, detector_from_settings
 from examgate.vision.embedders import STAGE as EMBED_STAGE
 from examgate.vision.embedders import Embedder, create_embedder
 from examgate.vision.quality import QualityVerdict
@@ -73,11 +73,7 @@ class FacePipeline:
     @classmethod
     def from_settings(cls, settings: VisionSettings) -> FacePipeline:
         """Build the default bundled models named in ``settings``."""
-        detector = create_detector(
-            settings.detector, score_threshold=settings.detector_score_threshold,
-            max_side=settings.detect_max_side, num_threads=settings.intra_op_threads,
-            cache_dir=settings.model_cache_dir,
-        )
+        detector = detector_from_settings(settings)
         embedder = create_embedder(settings.embedder, flip=settings.flip_tta,
                                    intra_op_threads=settings.intra_op_threads)
         limits = DecodeLimits(max_bytes=settings.max_image_bytes,

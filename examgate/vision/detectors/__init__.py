@@ -1,4 +1,4 @@
-"""Face detectors by name: ``create_detector("yunet")`` (default), ``"yunet_onet"`` or ``"mtcnn"``.
+"""Face detectors by name: ``create_detector("yunet_onet")`` (default), ``"yunet"``, ``"mtcnn"``.
 
 Importing this package registers every detector; none of them imports heavy
 optional dependencies (PyTorch) until it is constructed.
@@ -9,12 +9,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from examgate.core.settings import VisionSettings
 from examgate.vision.detectors import mtcnn as _mtcnn  # noqa: F401  (registers)
 from examgate.vision.detectors import onet as _onet  # noqa: F401  (registers)
 from examgate.vision.detectors import yunet as _yunet  # noqa: F401  (registers)
 from examgate.vision.detectors.base import DETECTORS, STAGE, Detector, fit_within
+from examgate.vision.errors import ModelFileError
+from examgate.vision.model_files import locate_model, sha256_file
 
-__all__ = ["DETECTORS", "STAGE", "Detector", "create_detector", "detector_names", "fit_within"]
+__all__ = ["DETECTORS", "STAGE", "Detector", "create_detector", "detector_files",
+           "detector_from_settings", "detector_names", "fit_within"]
+
+# The bundled file a detector reads as its registry role "detector".
+_BUNDLED_FILE = {"yunet": "yunet", "yunet_onet": "yunet", "mtcnn": "mtcnn-onet"}
 
 
 def create_detector(name: str = "yunet", *, cache_dir: str | Path | None = None,
@@ -25,6 +32,44 @@ def create_detector(name: str = "yunet", *, cache_dir: str | Path | None = None,
     """
     context = {"cache_dir": cache_dir} if cache_dir is not None else None
     return DETECTORS.create(name, context, **options)
+
+
+def detector_files(settings: VisionSettings) -> dict[str, Path]:
+    """The files the configured detector reads, by model-registry role: ``detector``, and
+    ``onet`` for ``yunet_onet`` (checked against ``settings.onet_sha256``)."""
+    files = {"detector": locate_model(_BUNDLED_FILE.get(settings.detector,
+                                                        settings.detector)).path}
+    if settings.detector == "yunet_onet":
+        path = settings.onet_path
+        if not path.is_file():
+            raise ModelFileError(
+                f"the O-net ONNX for detector yunet_onet is not at {path} (vision.onet_path): "
+                f"it ships in shared/models/onet/, or export it once with 'python -m "
+                f"examgate.vision.detectors.onet_export {path}' (needs the mtcnn extra)")
+        actual = sha256_file(path)
+        if settings.onet_sha256 and actual != settings.onet_sha256:
+            raise ModelFileError(f"O-net ONNX at {path} has SHA-256 {actual}, expected "
+                                 f"{settings.onet_sha256} (vision.onet_sha256)")
+        files["onet"] = path
+    return files
+
+
+def detector_from_settings(settings: VisionSettings, *, files: dict[str, Path] | None = None,
+                           num_threads: int | None = None) -> Detector:
+    """The configured detector with its thresholds, from ``files`` (a model version's, by
+    role) or the configured ones (:func:`detector_files`)."""
+    options: dict[str, Any] = {
+        "score_threshold": settings.detector_score_threshold,
+        "max_side": settings.detect_max_side,
+        "num_threads": settings.intra_op_threads if num_threads is None else num_threads}
+    if files is None and settings.detector in ("yunet", "yunet_onet"):
+        files = detector_files(settings)
+    files = files or {}
+    if "detector" in files and settings.detector != "mtcnn":
+        options["model_path"] = files["detector"]
+    if "onet" in files:
+        options["onet_path"] = files["onet"]
+    return create_detector(settings.detector, cache_dir=settings.model_cache_dir, **options)
 
 
 def detector_names() -> list[str]:

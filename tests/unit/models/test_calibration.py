@@ -127,3 +127,48 @@ def test_calibrate_thresholds_reads_both_operating_points_from_all_pairs():
     # Other targets name their metrics after themselves.
     other = calibrate_thresholds(people, emb, accept_far=1e-3, reject_far=1e-2).metrics
     assert {"calib_tar_at_far_1e-3", "calib_tar_at_far_1e-2"} <= set(other)
+
+
+def _two_groups(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Group "f" shares a common direction (its impostors score higher), group "m" does not."""
+    n_f, n_m, per = 100, 140, 2
+    shared = rng.normal(size=16)
+    centres = rng.normal(size=(n_f + n_m, 16))
+    centres[:n_f] += 1.5 * shared
+    emb = np.repeat(centres, per, axis=0) + 0.5 * rng.normal(size=((n_f + n_m) * per, 16))
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    people = np.repeat([f"p{i}" for i in range(n_f + n_m)], per)
+    groups = np.repeat(["f"] * n_f + ["m"] * n_m, per)
+    return people, emb, groups
+
+
+def test_slices_raise_the_accept_threshold_to_the_worst_group_and_say_so():
+    people, emb, groups = _two_groups(np.random.default_rng(5))
+    plain = calibrate_thresholds(people, emb, accept_far=1e-3)
+    fit = calibrate_thresholds(people, emb, accept_far=1e-3, slices=groups)
+
+    own = {g: operating_point(*pair_scores(people[groups == g], emb[groups == g]), 1e-3)
+           for g in ("f", "m")}
+    assert own["f"].threshold > plain.thresholds.accept  # the crowded group needs more
+    assert fit.thresholds.accept == max(plain.thresholds.accept, own["f"].threshold,
+                                        own["m"].threshold)
+    assert fit.thresholds.reject <= fit.thresholds.accept
+    for g in ("f", "m"):  # every group's FAR holds at the served threshold
+        assert fit.slices[g].far_at_served <= 1e-3
+    _, f_imp = pair_scores(people[groups == "f"], emb[groups == "f"])
+    assert np.mean(f_imp >= plain.thresholds.accept) > 1e-3  # ...and did not before
+    assert fit.accept.threshold == fit.thresholds.accept and fit.accept.far <= plain.accept.far
+    assert fit.metrics["calib_slice_f_accept_threshold"] == own["f"].threshold
+    assert fit.spec()["slices"]["f"]["impostor_pairs"] == own["f"].n_impostor
+
+
+def test_a_slice_too_small_to_measure_is_skipped_and_recorded():
+    people, emb, groups = _two_groups(np.random.default_rng(6))
+    groups = groups.astype("<U8")
+    groups[:6] = "tiny"  # 3 people: 12 impostor pairs cannot measure a FAR of 1e-4
+    groups[6:] = ""
+    fit = calibrate_thresholds(people, emb, slices=groups)
+    assert fit.slices == {} and fit.skipped_slices == {"tiny": 12}
+    assert fit.thresholds.accept == calibrate_thresholds(people, emb).thresholds.accept
+    with pytest.raises(ValueError, match="slice labels"):
+        calibrate_thresholds(people, emb, slices=groups[:-1])

@@ -9,7 +9,13 @@ import sys
 import numpy as np
 import pytest
 
-from examgate.vision.detectors import create_detector, detector_names
+from examgate.core.settings import VisionSettings
+from examgate.vision.detectors import (
+    create_detector,
+    detector_files,
+    detector_from_settings,
+    detector_names,
+)
 from examgate.vision.errors import ModelFileError, UnknownModelError
 from examgate.vision.types import Detection
 
@@ -104,3 +110,28 @@ def test_yunet_onet_keeps_yunet_boxes_and_refines_landmarks(tmp_path_factory, yu
     assert 0 < np.abs(better.landmarks_array() - base.landmarks_array()).max() < 10
     # A second instance reuses the exported file without PyTorch.
     assert create_detector("yunet_onet", cache_dir=cache, export_if_missing=False).detect(image)
+
+
+def test_the_default_detector_reads_the_shipped_onet_without_pytorch(yunet, lfw_image):
+    settings = VisionSettings()
+    assert settings.detector == "yunet_onet"
+    files = detector_files(settings)
+    assert set(files) == {"detector", "onet"} and files["onet"] == settings.onet_path
+    image = lfw_image("Colin_Powell")
+    base, better = yunet.detect(image)[0], detector_from_settings(settings).detect(image)[0]
+    assert better.box == base.box and better.score == base.score  # YuNet's boxes and scores
+    _check_face(better, image.shape)
+    assert 0 < np.abs(better.landmarks_array() - base.landmarks_array()).max() < 10
+    assert detector_files(settings.model_copy(update={"detector": "yunet"})).keys() == {"detector"}
+
+
+def test_a_missing_or_altered_onet_is_refused_with_what_to_do(tmp_path):
+    missing = VisionSettings(onet_path=tmp_path / "none.onnx")
+    with pytest.raises(ModelFileError, match="vision.onet_path.*onet_export|onet_export"):
+        detector_files(missing)
+    altered = tmp_path / "mtcnn_onet.onnx"
+    altered.write_bytes(VisionSettings().onet_path.read_bytes() + b"\0")
+    with pytest.raises(ModelFileError, match="SHA-256"):
+        detector_files(VisionSettings(onet_path=altered))
+    # An own export: the check follows the configured hash (or none).
+    assert detector_files(VisionSettings(onet_path=altered, onet_sha256=""))["onet"] == altered

@@ -11,7 +11,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from examgate.core.settings import VisionSettings
+from examgate.core.settings import VisionSettings, load_settings
 from examgate.vision import STAGES, FacePipeline, ImageDecodeError, QualityReason
 from examgate.vision.cli import embed, embed_app
 
@@ -23,7 +23,7 @@ def pipeline(yunet, sface) -> FacePipeline:
 
 def test_from_settings_builds_the_defaults():
     pipe = FacePipeline.from_settings(VisionSettings())
-    assert pipe.detector.name == "yunet" and pipe.embedder.name == "sface"
+    assert pipe.detector.name == "yunet_onet" and pipe.embedder.name == "sface"
 
 
 def test_blank_image_is_no_face_not_an_error(pipeline):
@@ -109,7 +109,7 @@ def test_missing_lfw_says_where_to_get_it(tmp_path: Path):
 def test_lfw_benchmark_runs_on_a_tiny_subset(tmp_path: Path, lfw_dir: Path):
     from benchmarks.lfw import run_lfw_benchmark
 
-    people = {"Serena_Williams": 2, "Colin_Powell": 2, "Aaron_Peirsol": 2}
+    people = {"Serena_Williams": 2, "Colin_Powell": 2, "Aaron_Peirsol": 2, "Ai_Sugiyama": 2}
     for person in people:
         (tmp_path / "images" / person).mkdir(parents=True)
         for n in (1, 2):
@@ -124,12 +124,22 @@ def test_lfw_benchmark_runs_on_a_tiny_subset(tmp_path: Path, lfw_dir: Path):
     (tmp_path / "pairs.txt").write_text(
         "2\t1\nSerena_Williams\t1\t2\nSerena_Williams\t1\tColin_Powell\t1\n"
         "Colin_Powell\t1\t2\nAaron_Peirsol\t1\tColin_Powell\t2\n")
+    # The calibration split (View 1 format): Aaron Peirsol and Ai Sugiyama; the others
+    # (Serena Williams, Colin Powell) are held out.
+    (tmp_path / "pairsDevTrain.txt").write_text("Aaron_Peirsol\t1\t2\nAi_Sugiyama\t1\t2\n"
+                                                "Aaron_Peirsol\t1\tAi_Sugiyama\t1\n")
     curves: dict = {}
     result = run_lfw_benchmark(tmp_path, folds=2, throughput_images=0, show_progress=False,
-                               curves_out=curves)
+                               curves_out=curves, onet_path=load_settings(None).vision.onet_path)
     json.dumps(result)  # JSON-ready
     assert set(curves) == {"all", "male"}
     assert result["accuracy"] == 1.0 and result["no_face"] == 0
     assert result["n_images"] == 5 and set(result["tar_at_far"]) == {"1e-3", "1e-4"}
     assert set(result["far_by_gender"]) == {"male"}  # one woman: no female impostor pair
     assert result["ms_per_image_p50"] > 0
+    assert result["detector"] == "yunet_onet"  # the served default
+    held = result["heldout"]
+    assert (held["identities"], held["images"]) == (2, 4)
+    assert held["genuine_pairs"] == 2 and held["impostor_pairs"] == 4
+    assert held["far_at_accept_by_gender"] == {}  # one person of each: no same-gender impostor
+    assert result["heldout_raw"]["thresholds"]["accept"] <= held["thresholds"]["accept"]
