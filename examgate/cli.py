@@ -38,6 +38,7 @@ TOP_LEVEL = {
     "enroll": ("producers.cli", "enroll"),
     "embed": ("examgate.vision.cli", "embed"),
     "analyse": ("examgate.models.analyse", "analyse"),
+    "evaluate": ("examgate.models.evaluate_cli", "evaluate"),
     "console": ("dashboard.cli", "console"),
     "demo": ("simulator.cli", "demo"),
     "simulate": ("simulator.cli", "simulate"),

@@ -79,6 +79,33 @@ def _image_key(student_id: str, event_id: str, index: int) -> str:
     return f"{_request_prefix(student_id, event_id)}{index}.jpg.enc"
 
 
+def build_template(analyzer: FaceAnalyzer, student_id: str, images: list[bytes]) -> Template:
+    """A template from every usable image; refuses (:class:`EnrollmentError`) when none
+    has exactly one good face. The enroll processor and ``examgate evaluate`` both use it."""
+    embeddings, thumbs, problems = [], [], []
+    for i, image in enumerate(images):
+        try:
+            a = analyzer.analyse(image)
+        except Exception as exc:  # noqa: BLE001 - a photo the pipeline chokes on is unusable
+            log.warning("enroll: image %d of %s: the face pipeline failed", i, student_id,
+                        exc_info=True)
+            problems.append(f"image {i}: analysis failed: {type(exc).__name__}: {exc}")
+            continue
+        if a.error or a.embedding is None or a.face_count != 1 or a.quality_failures:
+            why = a.error or ("NO_FACE" if a.face_count == 0 else
+                              "MULTIPLE_FACES" if a.face_count > 1 else
+                              ",".join(a.quality_failures) or "NO_EMBEDDING")
+            problems.append(f"image {i}: {why}")
+            continue
+        embeddings.append(a.embedding)
+        thumbs.append(a.thumbnail if a.thumbnail is not None
+                      else np.zeros((32, 32), np.uint8))
+    if not embeddings:
+        raise EnrollmentError("NO_USABLE_IMAGE", "; ".join(problems) or "no images given")
+    return Template.from_embeddings(student_id, analyzer.model_version,
+                                    np.stack(embeddings), np.stack(thumbs))
+
+
 class Enroller:
     """Carries out ADD, REPLACE and DELETE for every active model version."""
 
@@ -121,29 +148,8 @@ class Enroller:
 
     def build_template(self, analyzer: FaceAnalyzer, student_id: str,
                        images: list[bytes]) -> Template:
-        """Embed every usable image; refuse when none has exactly one good face."""
-        embeddings, thumbs, problems = [], [], []
-        for i, image in enumerate(images):
-            try:
-                a = analyzer.analyse(image)
-            except Exception as exc:  # noqa: BLE001 - a photo the pipeline chokes on is unusable
-                log.warning("enroll: image %d of %s: the face pipeline failed", i, student_id,
-                            exc_info=True)
-                problems.append(f"image {i}: analysis failed: {type(exc).__name__}: {exc}")
-                continue
-            if a.error or a.embedding is None or a.face_count != 1 or a.quality_failures:
-                why = a.error or ("NO_FACE" if a.face_count == 0 else
-                                  "MULTIPLE_FACES" if a.face_count > 1 else
-                                  ",".join(a.quality_failures) or "NO_EMBEDDING")
-                problems.append(f"image {i}: {why}")
-                continue
-            embeddings.append(a.embedding)
-            thumbs.append(a.thumbnail if a.thumbnail is not None
-                          else np.zeros((32, 32), np.uint8))
-        if not embeddings:
-            raise EnrollmentError("NO_USABLE_IMAGE", "; ".join(problems) or "no images given")
-        return Template.from_embeddings(student_id, analyzer.model_version,
-                                        np.stack(embeddings), np.stack(thumbs))
+        """Embed every usable image (see :func:`build_template`)."""
+        return build_template(analyzer, student_id, images)
 
     def apply(self, request: dict[str, Any], images: list[bytes],
               analyzers: list[FaceAnalyzer]) -> EnrollmentResult:

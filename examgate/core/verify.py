@@ -13,19 +13,17 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
-import numpy as np
-
 from examgate.core import policy
 from examgate.core.events import utcnow
+from examgate.core.matching import Analysis, LivenessReading, judge
 from examgate.core.policy import LivenessCheck, Thresholds, Verdict
 from examgate.core.ports import (
     ObjectStore,
     ObjectStoreError,
-    Template,
     TemplateStore,
     TemplateStoreError,
 )
@@ -69,37 +67,12 @@ def is_gate_upload(key: str, gate_id: str) -> bool:
 
 
 @dataclass(frozen=True)
-class LivenessReading:
-    """What the liveness checks measured on a check-in's frames (see examgate.vision.liveness)."""
-
-    score: float  # fused live score in [0, 1]
-    frames: int  # frames looked at (1: the primary only)
-    single_frame: bool  # no usable burst frame
-    signals: dict[str, float] = field(default_factory=dict)
-    fired: tuple[str, ...] = ()  # the signals that voted attack
-
-
-@dataclass(frozen=True)
 class LivenessModel:
     """The liveness thresholds a model version decides with, and which model files it names."""
 
     pass_threshold: float
     attack_threshold: float
     models: str = ""  # role:sha256-prefix of each liveness model file
-
-
-@dataclass(frozen=True)
-class Analysis:
-    """What the face pipeline found in one frame (and, for liveness, in its burst)."""
-
-    face_count: int
-    quality: dict[str, Any]  # fields of the QualityMeasures record
-    quality_failures: tuple[str, ...]
-    embedding: np.ndarray | None  # (D,) L2-normalised, None when no usable face
-    thumbnail: np.ndarray | None  # (32, 32) uint8 aligned face, for replay checks
-    stage_ms: dict[str, float] = field(default_factory=dict)
-    error: str | None = None  # why the image could not be analysed (decode errors)
-    liveness: LivenessReading | None = None  # None: no face, or no liveness model
 
 
 class FaceAnalyzer(Protocol):
@@ -113,26 +86,6 @@ class FaceAnalyzer(Protocol):
         """Decode, detect, judge quality, align and embed one image; check liveness on it and
         the burst of frames captured right after it."""
         ...
-
-
-def replay_similarity(template: Template, embedding: np.ndarray,
-                      thumbnail: np.ndarray | None) -> float:
-    """How close the probe is to the nearest enrollment image (1.0 = the same photo).
-
-    A replayed enrollment photo matches one image almost exactly, both in
-    embedding and in pixels, while a live capture of the same person does not.
-    """
-    emb_sim = float(np.max(template.image_embeddings @ embedding)) \
-        if len(template.image_embeddings) else -1.0
-    if thumbnail is None or len(template.thumbnails) == 0:
-        return emb_sim
-    probe = thumbnail.astype(np.float32).ravel()
-    probe = (probe - probe.mean()) / (probe.std() + 1e-6)
-    refs = template.thumbnails.reshape(len(template.thumbnails), -1).astype(np.float32)
-    refs = (refs - refs.mean(axis=1, keepdims=True)) / (refs.std(axis=1, keepdims=True) + 1e-6)
-    pix_sim = float(np.max(refs @ probe) / probe.size)
-    # Both must agree: a near-duplicate photo is close in pixels and in identity.
-    return min(emb_sim, pix_sim)
 
 
 @dataclass
@@ -276,19 +229,11 @@ class Verifier:
             return policy.fail_closed("TEMPLATE_UNAVAILABLE", str(exc)), None
         finally:
             stage_ms["template_fetch"] = (self._clock() - t0) * 1000
-        if analysis.error is not None:
-            return Verdict(policy.REVIEW, "NO_FACE", analysis.error), None
-        sim = replay = None
-        if template is not None and analysis.embedding is not None:
-            t1 = self._clock()
-            sim = float(template.embedding @ analysis.embedding)
-            replay = replay_similarity(template, analysis.embedding, analysis.thumbnail)
+        t1 = self._clock()
+        try:
+            return judge(analysis, template, analyzer.thresholds, liveness)
+        finally:
             stage_ms["match"] = (self._clock() - t1) * 1000
-        verdict = policy.decide(
-            enrolled=template is not None, face_count=analysis.face_count,
-            quality_failures=analysis.quality_failures, similarity=sim,
-            replay_similarity=replay, thresholds=analyzer.thresholds, liveness=liveness)
-        return verdict, sim
 
     def verify(self, checkin: dict[str, Any]) -> VerifyResult:
         """Decide one decoded CheckIn record."""

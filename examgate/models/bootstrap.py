@@ -16,11 +16,12 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from examgate.adapters import factory as ports
-from examgate.adapters.registry import ModelRegistry
+from examgate.adapters.registry import ModelBundle, ModelRegistry
 from examgate.core.policy import Thresholds
 from examgate.core.settings import Settings
 from examgate.models import lfw
@@ -181,6 +182,28 @@ def bootstrap(settings: Settings, *, force: bool = False) -> str:
             return add_liveness(settings, registry, version)
         log.info("bootstrap: champion already registered (version %s)", version)
         return version
+    new = default_version(settings)
+    return registry.register(detector=new.detector, embedder=new.embedder, files=new.files,
+                             thresholds=new.thresholds, spec=new.spec,
+                             experiment=settings.mlflow.experiment, alias="champion",
+                             run_name="bootstrap", metrics=new.metrics)
+
+
+@dataclass(frozen=True)
+class DefaultVersion:
+    """What ``bootstrap`` registers: the configured models, calibrated."""
+
+    detector: str
+    embedder: str
+    files: dict[str, Path]
+    thresholds: Thresholds
+    spec: dict[str, Any]
+    metrics: dict[str, float]
+
+
+def default_version(settings: Settings) -> DefaultVersion:
+    """The configured detector, embedder and liveness models with their calibrated thresholds
+    (cached calibration embeddings make this seconds after the first time)."""
     v = settings.vision
     cal = calibrate(settings)
     live_files, live_spec = liveness_spec(settings)
@@ -192,7 +215,18 @@ def bootstrap(settings: Settings, *, force: bool = False) -> str:
             "calibration": {"dataset": "LFW View 1", "split": CALIBRATION_SPLIT,
                             "identities": list(cal.identities), "accept": cal.rule},
             "liveness": live_spec}
-    return registry.register(detector=v.detector, embedder=v.embedder, files=files,
-                             thresholds=cal.thresholds, spec=spec,
-                             experiment=settings.mlflow.experiment, alias="champion",
-                             run_name="bootstrap", metrics=cal.metrics)
+    return DefaultVersion(v.detector, v.embedder, files, cal.thresholds, spec, cal.metrics)
+
+
+def local_bundle(settings: Settings) -> ModelBundle:
+    """The default version as a bundle, unregistered (``examgate evaluate`` without a stack):
+    its files straight from where they are installed, their hashes in the spec as the
+    registry would record them."""
+    from examgate.vision.model_files import sha256_file
+
+    version = default_version(settings)
+    spec = {**version.spec, "detector": version.detector, "embedder": version.embedder,
+            "files": {role: {"name": p.name, "sha256": sha256_file(p)}
+                      for role, p in version.files.items()}}
+    return ModelBundle("local", "local", version.detector, version.embedder, version.files,
+                       version.thresholds, spec)

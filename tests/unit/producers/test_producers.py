@@ -12,8 +12,8 @@ import pytest
 from examgate.adapters.kafka import DeliveryReport
 from examgate.adapters.objectstore import MemoryObjectStore
 from examgate.core.codec import EventCodec
+from examgate.core.matching import Analysis
 from examgate.core.settings import Settings
-from examgate.core.verify import Analysis
 from producers.enroll import EnrollmentProducer, EnrollSummary, RosterEntry, read_roster
 from producers.frames import Frame, folder_frames
 from producers.gate import (
