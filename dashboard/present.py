@@ -32,6 +32,7 @@ _QUALITY: tuple[tuple[str, str, Callable[[float], str], frozenset[str]], ...] = 
 _WORDS = {
     "PRESENTATION_ATTACK": "Presentation attack (photo or screen)",
     "LIVENESS_UNCERTAIN": "Liveness uncertain",
+    "LOOKALIKE": "Resembles another enrolled student",
 }
 
 # Each liveness signal with the fired names that light its row (a fired name may differ from

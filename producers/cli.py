@@ -85,9 +85,18 @@ def enroll(
         help="A photo for --student (repeatable).")] = None,
     check: Annotated[bool, typer.Option(
         help="Check each photo with the champion model before sending.")] = True,
+    report: Annotated[bool, typer.Option(
+        "--report", help="List the enrolled look-alikes (pairs of students the champion "
+        "can barely tell apart; their check-ins go to a proctor) instead of enrolling.")
+    ] = False,
+    json_out: Annotated[Path | None, typer.Option(
+        "--json", help="With --report: also write the pairs here.")] = None,
 ) -> None:
     """Enroll students from a roster, or add, replace or delete one student."""
-    from producers.cli_enroll import run_enroll
+    from producers.cli_enroll import lookalike_report, run_enroll
+
+    if report:
+        raise typer.Exit(lookalike_report(load_settings(), json_out))
 
     action = action.upper()
     if action not in {"ADD", "REPLACE", "DELETE"}:

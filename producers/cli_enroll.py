@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from rich.console import Console
@@ -10,6 +11,7 @@ from rich.table import Table
 
 from examgate.adapters.kafka import EventPublisher
 from examgate.core.codec import EventCodec
+from examgate.core.ports import TemplateStore
 from examgate.core.settings import Settings
 from examgate.models.analyzer import load_analyzer
 from producers.enroll import EnrollmentProducer, EnrollSummary, RosterEntry, read_roster
@@ -47,3 +49,36 @@ def run_enroll(settings: Settings, roster: Path | None, photos: Path | None,
     for event_id, err in summary.delivery.failed:
         console.print(f"  NOT DELIVERED {event_id}: {err}")
     return 1 if summary.refused or summary.delivery.failed else 0
+
+
+def lookalike_report(settings: Settings, json_out: Path | None = None) -> int:
+    """Print (and optionally write) the look-alike pairs among the champion's templates."""
+    from examgate.adapters import factory
+
+    version = factory.model_registry(settings).resolve("champion")
+    store = factory.template_store(settings)
+    pairs = lookalike_pairs(store, version)
+    table = Table(title=f"look-alikes among enrolled students (model version {version}): "
+                        "check-ins claimed as either go to a proctor when the face fits both")
+    for col in ("student", "resembles", "similarity"):
+        table.add_column(col, justify="right" if col == "similarity" else "left")
+    for a, b, sim in pairs:
+        table.add_row(a, b, f"{sim:.3f}")
+    Console().print(table if pairs else f"no look-alikes among the templates of version "
+                                        f"{version}")
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps({"model_version": version, "pairs": [
+            {"student": a, "resembles": b, "similarity": s} for a, b, s in pairs]}, indent=2))
+    return 0
+
+
+def lookalike_pairs(store: TemplateStore, version: str) -> list[tuple[str, str, float]]:
+    """Each linked pair once (``a < b``), most similar first."""
+    found: dict[tuple[str, str], float] = {}
+    for student in store.students(version):
+        template = store.get(student, version)
+        for other, sim in template.lookalikes if template else ():
+            key = (min(student, other), max(student, other))
+            found[key] = max(sim, found.get(key, -1.0))
+    return sorted(((a, b, s) for (a, b), s in found.items()), key=lambda x: -x[2])

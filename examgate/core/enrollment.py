@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from examgate.core import lookalikes
 from examgate.core.crypto import DecryptionError, Sealer
 from examgate.core.ports import ObjectStore, Template, TemplateStore
 from examgate.core.verify import FaceAnalyzer
@@ -163,7 +164,9 @@ class Enroller:
         # A replayed ADD finds its own photos already stored: they must not count twice.
         previous = (self.stored_images(student, skip_event=request["event_id"])
                     if action == "ADD" else [])
-        templates = [self.build_template(a, student, previous + images) for a in analyzers]
+        templates = [lookalikes.link(self.templates, self.build_template(a, student,
+                                                                         previous + images),
+                                     a.thresholds.reject) for a in analyzers]
         if action == "REPLACE":
             self.objects.delete_prefix(self.bucket, f"students/{student}/")
         for i, image in enumerate(images):
@@ -179,7 +182,8 @@ class Enroller:
 
     def reembed(self, analyzer: FaceAnalyzer, student_id: str) -> Template:
         """Build and store the student's template for another model version."""
-        template = self.build_template(analyzer, student_id, self.stored_images(student_id))
+        template = lookalikes.link(self.templates, self.build_template(
+            analyzer, student_id, self.stored_images(student_id)), analyzer.thresholds.reject)
         self.templates.put(template)
         return template
 

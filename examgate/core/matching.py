@@ -6,12 +6,13 @@ set: one function, so an offline evaluation measures what the gate does.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from examgate.core import policy
+from examgate.core import lookalikes, policy
 from examgate.core.policy import LivenessCheck, Thresholds, Verdict
 from examgate.core.ports import Template
 
@@ -62,7 +63,8 @@ def replay_similarity(template: Template, embedding: np.ndarray,
 
 
 def judge(analysis: Analysis, template: Template | None, thresholds: Thresholds,
-          liveness: LivenessCheck | None) -> tuple[Verdict, float | None]:
+          liveness: LivenessCheck | None, rivals: Mapping[str, Template] | None = None
+          ) -> tuple[Verdict, float | None]:
     """The decision on one analysed frame claimed as ``template``'s student (None: not
     enrolled), and the similarity it was made on: what every check-in and every claim of
     ``examgate evaluate`` goes through."""
@@ -76,4 +78,5 @@ def judge(analysis: Analysis, template: Template | None, thresholds: Thresholds,
         enrolled=template is not None, face_count=analysis.face_count,
         quality_failures=analysis.quality_failures, similarity=sim,
         replay_similarity=replay, thresholds=thresholds, liveness=liveness)
-    return verdict, sim
+    # ``rivals``: the templates of the claimed student's look-alikes (lookalikes.link).
+    return lookalikes.guard(verdict, analysis.embedding, rivals or {}, thresholds), sim

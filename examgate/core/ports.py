@@ -26,6 +26,9 @@ class Template:
     image_embeddings: np.ndarray  # (N, D) float32
     thumbnails: np.ndarray = field(  # (N, 32, 32) uint8 aligned-face thumbnails
         default_factory=lambda: np.zeros((0, 32, 32), np.uint8))
+    # Other enrolled students this one resembles (student id, template similarity), most
+    # similar first: their check-ins are compared with these too (examgate.core.lookalikes).
+    lookalikes: tuple[tuple[str, float], ...] = ()
 
     @classmethod
     def from_embeddings(cls, student_id: str, model_version: str, embeddings: np.ndarray,
@@ -43,7 +46,9 @@ class Template:
         buf = io.BytesIO()
         np.savez(buf, embedding=self.embedding, image_embeddings=self.image_embeddings,
                  thumbnails=self.thumbnails,
-                 meta=np.array([self.student_id, self.model_version]))
+                 meta=np.array([self.student_id, self.model_version]),
+                 lookalike_ids=np.array([s for s, _ in self.lookalikes], dtype=str),
+                 lookalike_sims=np.array([v for _, v in self.lookalikes], dtype=np.float64))
         return buf.getvalue()
 
     @classmethod
@@ -51,8 +56,12 @@ class Template:
         """Inverse of :meth:`to_bytes`."""
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             student_id, model_version = (str(x) for x in npz["meta"])
+            # Templates written before look-alikes were kept have none.
+            lookalikes = tuple(zip((str(x) for x in npz["lookalike_ids"]),
+                                   (float(v) for v in npz["lookalike_sims"]), strict=True)
+                               ) if "lookalike_ids" in npz.files else ()
             return cls(student_id, model_version, npz["embedding"], npz["image_embeddings"],
-                       npz["thumbnails"])
+                       npz["thumbnails"], lookalikes)
 
 
 class TemplateStoreError(RuntimeError):

@@ -225,13 +225,16 @@ class Verifier:
         t0 = self._clock()
         try:
             template = self.templates.get(student_id, analyzer.model_version)
+            # The look-alikes' templates too: a store that cannot give them fails closed.
+            rivals = {s: t for s, _ in (template.lookalikes if template else ())
+                      if (t := self.templates.get(s, analyzer.model_version)) is not None}
         except TemplateStoreError as exc:
             return policy.fail_closed("TEMPLATE_UNAVAILABLE", str(exc)), None
         finally:
             stage_ms["template_fetch"] = (self._clock() - t0) * 1000
         t1 = self._clock()
         try:
-            return judge(analysis, template, analyzer.thresholds, liveness)
+            return judge(analysis, template, analyzer.thresholds, liveness, rivals)
         finally:
             stage_ms["match"] = (self._clock() - t1) * 1000
 

@@ -16,6 +16,7 @@ single-frame detector as at a gate configured as single-frame.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -28,6 +29,7 @@ import numpy as np
 
 from examgate.core.enrollment import EnrollmentError, build_template
 from examgate.core.intervals import wilson_interval
+from examgate.core.lookalikes import find_lookalikes
 from examgate.core.matching import Analysis, judge
 from examgate.core.policy import ACCEPT, REJECT, REVIEW, LivenessCheck
 from examgate.core.ports import Template
@@ -178,6 +180,10 @@ def run_evaluation(analyzer: FaceAnalyzer, photos: PhotoSet, *, liveness: str = 
         except EnrollmentError as exc:
             failures[person] = f"{exc.reason}: {exc.detail}"
         tick("enrolling", i + 1, len(people))
+    # Look-alikes among the enrolled, as the enroll processor links them (lookalikes.link).
+    at = analyzer.thresholds.reject
+    templates = {p: dataclasses.replace(t, lookalikes=find_lookalikes(t, templates.values(), at))
+                 for p, t in templates.items()}
     probes = []
     todo = photos.probes()
     for i, (person, path) in enumerate(todo):
@@ -193,7 +199,9 @@ def run_evaluation(analyzer: FaceAnalyzer, photos: PhotoSet, *, liveness: str = 
     for k, (i, claimed) in enumerate(pairs):
         person, _, analysis = probes[i]
         check = liveness_for(analyzer, analysis, liveness)
-        verdict, _ = judge(analysis, templates[claimed], analyzer.thresholds, check)
+        template = templates[claimed]
+        rivals = {s: templates[s] for s, _ in template.lookalikes}
+        verdict, _ = judge(analysis, template, analyzer.thresholds, check, rivals)
         claims.add(person, claimed, verdict.outcome, verdict.reason)
         if k % 1000 == 0 or k == len(pairs) - 1:
             tick("judging claims", k + 1, len(pairs))
@@ -226,6 +234,8 @@ def summarise(ev: Evaluation, analyzer: FaceAnalyzer, labels: dict[str, dict[str
         "thresholds": {"accept": t.accept, "reject": t.reject, "replay": t.replay},
         "liveness": liveness,
         "people": len(ev.templates) + len(ev.enrollment_failures),
+        "lookalike_pairs": sorted({tuple(sorted((p, s))) + (round(v, 4),)
+                                   for p, t in ev.templates.items() for s, v in t.lookalikes}),
         "enrolled": len(ev.templates), "enrollment_failures": ev.enrollment_failures,
         "probes": len(ev.probes),
         "probe_problems": dict(Counter(

@@ -1,0 +1,81 @@
+"""Look-alikes: enrolled students whose templates one model version can barely tell apart.
+
+The realistic impostor is a sibling, a friend or a look-alike, not a random stranger.
+When a student is enrolled, their template is compared with every other template of
+the same model version; the students it resembles (template similarity at or above
+the version's reject threshold, the FAR-1e-3 point, unless set otherwise) are kept
+on both templates. A check-in claimed as either is then also compared with the
+other: an ACCEPT whose probe resembles a look-alike as well (at or above the reject
+threshold) becomes REVIEW ``LOOKALIKE``, and a proctor checks the ID card.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+from examgate.core import policy
+from examgate.core.policy import Thresholds, Verdict
+from examgate.core.ports import Template, TemplateStore
+
+log = logging.getLogger("examgate.lookalikes")
+MAX_LOOKALIKES = 8  # the most similar kept per template: a check-in fetches this many more
+
+
+def find_lookalikes(template: Template, others: Iterable[Template], at: float,
+                    limit: int = MAX_LOOKALIKES) -> tuple[tuple[str, float], ...]:
+    """Students of ``others`` (same model version, not this student) whose template
+    similarity to ``template`` is at least ``at``, most similar first."""
+    found = [(o.student_id, float(o.embedding @ template.embedding)) for o in others
+             if o.student_id != template.student_id
+             and o.model_version == template.model_version]
+    close = sorted(((s, v) for s, v in found if v >= at), key=lambda x: -x[1])
+    return tuple(close[:limit])
+
+
+def _merge(pairs: Iterable[tuple[str, float]], limit: int = MAX_LOOKALIKES
+           ) -> tuple[tuple[str, float], ...]:
+    best: dict[str, float] = {}
+    for student, sim in pairs:
+        best[student] = max(sim, best.get(student, -1.0))
+    return tuple(sorted(best.items(), key=lambda x: -x[1])[:limit])
+
+
+def link(store: TemplateStore, template: Template, at: float) -> Template:
+    """``template`` with its look-alikes among the stored templates of its version; each
+    look-alike's stored template gains this student too (stored again). Returns the new
+    template, not yet stored."""
+    others = (store.get(s, template.model_version)
+              for s in store.students(template.model_version) if s != template.student_id)
+    found = find_lookalikes(template, (o for o in others if o is not None), at)
+    for student, sim in found:
+        rival = store.get(student, template.model_version)
+        if rival is None:
+            continue
+        kept = [(s, v) for s, v in rival.lookalikes if s != template.student_id]
+        store.put(dataclasses.replace(rival, lookalikes=_merge([*kept,
+                                                                (template.student_id, sim)])))
+    if found:
+        log.info("enroll: %s resembles %s (model version %s): their check-ins are compared "
+                 "with each other", template.student_id,
+                 ", ".join(f"{s} ({v:.3f})" for s, v in found), template.model_version)
+    return dataclasses.replace(template, lookalikes=found)
+
+
+def guard(verdict: Verdict, probe: np.ndarray | None, rivals: Mapping[str, Template],
+          thresholds: Thresholds) -> Verdict:
+    """An ACCEPT stays ACCEPT only if the probe does not also resemble a look-alike of the
+    claimed student (similarity at or above the reject threshold); else REVIEW."""
+    if verdict.outcome != policy.ACCEPT or probe is None or not rivals:
+        return verdict
+    scores = {s: float(t.embedding @ probe) for s, t in rivals.items()}
+    student, best = max(scores.items(), key=lambda x: x[1])
+    if best < thresholds.reject:
+        return verdict
+    return Verdict(policy.REVIEW, "LOOKALIKE",
+                   f"{verdict.detail}, but the face also resembles enrolled student {student} "
+                   f"({best:.3f} >= {thresholds.reject:.3f}), a known look-alike: check the "
+                   f"ID card")
