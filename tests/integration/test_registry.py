@@ -29,7 +29,9 @@ def test_bootstrapped_champion_round_trips(stack: Settings, tmp_path) -> None:
                            tmp_path / "cache")
     bundle = fresh.load("champion")
     assert bundle.version == version
-    assert set(bundle.files) == {"detector", "embedder", "antispoof_v2", "antispoof_v1se"}
+    assert set(bundle.files) == {"detector", "onet", "embedder", "antispoof_v2",
+                                 "antispoof_v1se"}
+    assert bundle.detector == "yunet_onet"  # O-net landmarks, from the registered ONNX
     # The version names the exact liveness models and the thresholds it decides with.
     live = bundle.spec["liveness"]
     assert 0 <= live["attack_threshold"] <= live["pass_threshold"] <= 1
@@ -40,6 +42,13 @@ def test_bootstrapped_champion_round_trips(stack: Settings, tmp_path) -> None:
     assert json.loads(tags["thresholds"]) == bundle.thresholds.as_record()
     assert bundle.thresholds.reject <= bundle.thresholds.accept
     assert bundle.spec["calibration"]["split"] == "pairsDevTrain.txt"
+    # The accept threshold holds for each gender of the calibration split, not on average.
+    rule = bundle.spec["calibration"]["accept"]
+    assert set(rule["slices"]) == {"female", "male"}
+    assert bundle.thresholds.accept == max([s["threshold"] for s in rule["slices"].values()]
+                                           + [bundle.thresholds.accept])
+    assert all(s["far_at_accept"] <= bundle.thresholds.accept_far
+               for s in rule["slices"].values())
     # The served model embeds a face with the registered files.
     person = sorted((stack.data.lfw_dir / "images" / "Aaron_Peirsol").glob("*.jpg"))
     analysis = load_analyzer(stack, version).analyse(person[0].read_bytes())
