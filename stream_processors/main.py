@@ -43,7 +43,8 @@ def build_runtime(settings: Settings, worker_id: str) -> Runtime:
                         max_capture_age_s=settings.checkin.max_capture_age_s,
                         max_clock_skew_s=settings.checkin.max_clock_skew_s,
                         max_extra_frames=settings.checkin.max_extra_frames,
-                        single_frame_gates=settings.checkin.single_frame_gates)
+                        single_frame_gates=settings.checkin.single_frame_gates,
+                        lookalike_margin=settings.checkin.lookalike_margin)
     enroller = Enroller(templates, objects, sealer, settings.object_store.bucket_enrollment,
                         settings.object_store.bucket_frames)
     rt = Runtime(settings, EventCodec(), templates, objects, registry, verifier, enroller,

@@ -3,10 +3,18 @@
 The realistic impostor is a sibling, a friend or a look-alike, not a random stranger.
 When a student is enrolled, their template is compared with every other template of
 the same model version; the students it resembles (template similarity at or above
-the version's reject threshold, the FAR-1e-3 point, unless set otherwise) are kept
-on both templates. A check-in claimed as either is then also compared with the
-other: an ACCEPT whose probe resembles a look-alike as well (at or above the reject
-threshold) becomes REVIEW ``LOOKALIKE``, and a proctor checks the ID card.
+the version's reject threshold, the FAR-1e-3 point) are kept on both templates. A
+check-in claimed as either is then also compared with the other: an ACCEPT whose probe
+fits a look-alike too (at or above the reject threshold) and not clearly less well
+(within ``margin`` of the claimed student's similarity) becomes REVIEW ``LOOKALIKE``,
+and a proctor checks the ID card.
+
+Measured on the 3,617 LFW identities outside the calibration split, one template each
+and 2,931 other photos as probes (every probe claimed as everyone): 87% of templates
+have a look-alike at the reject threshold. Without the margin the guard sent 39.6% of
+genuine ACCEPTs to a proctor; with a margin of 0.05, 0.24% (7 of 2,875), and it still
+stopped 116 of the 218 false accepts between enrolled people (53%): a look-alike's
+face fits their own template better than the one they claim.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from examgate.core.ports import Template, TemplateStore
 
 log = logging.getLogger("examgate.lookalikes")
 MAX_LOOKALIKES = 8  # the most similar kept per template: a check-in fetches this many more
+MARGIN = 0.05  # see the module's note
 
 
 def find_lookalikes(template: Template, others: Iterable[Template], at: float,
@@ -65,17 +74,18 @@ def link(store: TemplateStore, template: Template, at: float) -> Template:
     return dataclasses.replace(template, lookalikes=found)
 
 
-def guard(verdict: Verdict, probe: np.ndarray | None, rivals: Mapping[str, Template],
-          thresholds: Thresholds) -> Verdict:
-    """An ACCEPT stays ACCEPT only if the probe does not also resemble a look-alike of the
-    claimed student (similarity at or above the reject threshold); else REVIEW."""
-    if verdict.outcome != policy.ACCEPT or probe is None or not rivals:
+def guard(verdict: Verdict, probe: np.ndarray | None, similarity: float | None,
+          rivals: Mapping[str, Template], thresholds: Thresholds,
+          margin: float = MARGIN) -> Verdict:
+    """An ACCEPT (at ``similarity`` to the claimed template) stays ACCEPT unless the probe
+    also fits a look-alike of the claimed student: at or above the reject threshold and
+    within ``margin`` of ``similarity``. Then REVIEW."""
+    if verdict.outcome != policy.ACCEPT or probe is None or similarity is None or not rivals:
         return verdict
     scores = {s: float(t.embedding @ probe) for s, t in rivals.items()}
     student, best = max(scores.items(), key=lambda x: x[1])
-    if best < thresholds.reject:
+    if best < thresholds.reject or best < similarity - margin:
         return verdict
     return Verdict(policy.REVIEW, "LOOKALIKE",
-                   f"{verdict.detail}, but the face also resembles enrolled student {student} "
-                   f"({best:.3f} >= {thresholds.reject:.3f}), a known look-alike: check the "
-                   f"ID card")
+                   f"{verdict.detail}, but the face fits enrolled student {student} almost as "
+                   f"well ({best:.3f}), a known look-alike: check the ID card")

@@ -63,8 +63,8 @@ def replay_similarity(template: Template, embedding: np.ndarray,
 
 
 def judge(analysis: Analysis, template: Template | None, thresholds: Thresholds,
-          liveness: LivenessCheck | None, rivals: Mapping[str, Template] | None = None
-          ) -> tuple[Verdict, float | None]:
+          liveness: LivenessCheck | None, rivals: Mapping[str, Template] | None = None,
+          lookalike_margin: float = lookalikes.MARGIN) -> tuple[Verdict, float | None]:
     """The decision on one analysed frame claimed as ``template``'s student (None: not
     enrolled), and the similarity it was made on: what every check-in and every claim of
     ``examgate evaluate`` goes through."""
@@ -79,4 +79,5 @@ def judge(analysis: Analysis, template: Template | None, thresholds: Thresholds,
         quality_failures=analysis.quality_failures, similarity=sim,
         replay_similarity=replay, thresholds=thresholds, liveness=liveness)
     # ``rivals``: the templates of the claimed student's look-alikes (lookalikes.link).
-    return lookalikes.guard(verdict, analysis.embedding, rivals or {}, thresholds), sim
+    return lookalikes.guard(verdict, analysis.embedding, sim, rivals or {}, thresholds,
+                            lookalike_margin), sim

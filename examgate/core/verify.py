@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
-from examgate.core import policy
+from examgate.core import lookalikes, policy
 from examgate.core.events import utcnow
 from examgate.core.matching import Analysis, LivenessReading, judge
 from examgate.core.policy import LivenessCheck, Thresholds, Verdict
@@ -117,7 +117,8 @@ class Verifier:
                  clock: Callable[[], float] = time.perf_counter,
                  max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
                  max_capture_age_s: float = 300.0, max_clock_skew_s: float = 60.0,
-                 max_extra_frames: int = 8, single_frame_gates: Sequence[str] = ()) -> None:
+                 max_extra_frames: int = 8, single_frame_gates: Sequence[str] = (),
+                 lookalike_margin: float = lookalikes.MARGIN) -> None:
         self.templates = templates
         self.objects = objects
         self.frames_bucket = frames_bucket
@@ -129,6 +130,7 @@ class Verifier:
         self.max_clock_skew_s = max_clock_skew_s
         self.max_extra_frames = max_extra_frames
         self.single_frame_gates = tuple(single_frame_gates)
+        self.lookalike_margin = lookalike_margin
         self.canary_fraction = 0.0
         self._clock = clock
         self._uploads = ThreadPoolExecutor(1 + max_extra_frames, thread_name_prefix="review")
@@ -234,7 +236,8 @@ class Verifier:
             stage_ms["template_fetch"] = (self._clock() - t0) * 1000
         t1 = self._clock()
         try:
-            return judge(analysis, template, analyzer.thresholds, liveness, rivals)
+            return judge(analysis, template, analyzer.thresholds, liveness, rivals,
+                         self.lookalike_margin)
         finally:
             stage_ms["match"] = (self._clock() - t1) * 1000
 

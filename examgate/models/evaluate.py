@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from examgate.core import lookalikes
 from examgate.core.enrollment import EnrollmentError, build_template
 from examgate.core.intervals import wilson_interval
 from examgate.core.lookalikes import find_lookalikes
@@ -166,6 +167,7 @@ class Evaluation:
 
 def run_evaluation(analyzer: FaceAnalyzer, photos: PhotoSet, *, liveness: str = "assume-live",
                    max_impostor_claims: int | None = None, seed: int = 0,
+                   lookalike_margin: float = lookalikes.MARGIN,
                    progress: Callable[[str, int, int], None] | None = None) -> Evaluation:
     """Enroll, analyse every probe once, and judge every claim (impostor claims sampled
     down to ``max_impostor_claims`` when given; score-level rates always use all pairs)."""
@@ -201,7 +203,8 @@ def run_evaluation(analyzer: FaceAnalyzer, photos: PhotoSet, *, liveness: str = 
         check = liveness_for(analyzer, analysis, liveness)
         template = templates[claimed]
         rivals = {s: templates[s] for s, _ in template.lookalikes}
-        verdict, _ = judge(analysis, template, analyzer.thresholds, check, rivals)
+        verdict, _ = judge(analysis, template, analyzer.thresholds, check, rivals,
+                           lookalike_margin)
         claims.add(person, claimed, verdict.outcome, verdict.reason)
         if k % 1000 == 0 or k == len(pairs) - 1:
             tick("judging claims", k + 1, len(pairs))

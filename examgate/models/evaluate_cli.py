@@ -170,7 +170,8 @@ def evaluate(
             bar.update(tasks[stage], completed=done)
 
         ev = run_evaluation(analyzer, photo_set, liveness=liveness,
-                            max_impostor_claims=max_impostor_claims, seed=seed, progress=tick)
+                            max_impostor_claims=max_impostor_claims, seed=seed,
+                            lookalike_margin=settings.checkin.lookalike_margin, progress=tick)
     result = summarise(ev, analyzer, label_map, liveness=liveness)
     result.update(photos=str(photos), target_far=analyzer.thresholds.accept_far, note=NOTE)
     _print(result)

@@ -65,18 +65,29 @@ def test_enrolling_links_look_alikes_both_ways_within_one_model_version():
     assert find_lookalikes(_template("anna", ANNA), [_template("anna", ANNA)], 0.0) == ()
 
 
-def test_an_accept_that_also_fits_a_look_alike_goes_to_a_proctor():
+def test_an_accept_that_fits_a_look_alike_almost_as_well_goes_to_a_proctor():
     accept = Verdict(ACCEPT, "MATCH", "similarity 0.700 >= 0.500")
     rivals = {"hanna": _template("hanna", HANNA)}
-    between = _mix(ANNA, HANNA, 0.5)
-    held = guard(accept, between, rivals, T)
+
+    def judge(probe: np.ndarray) -> Verdict:
+        return guard(accept, probe, float(ANNA @ probe), rivals, T, margin=0.05)
+
+    between = _mix(ANNA, HANNA, 0.5)  # fits both about equally
+    held = judge(between)
     assert (held.outcome, held.reason) == (REVIEW, "LOOKALIKE") and "hanna" in held.detail
-    # A probe far from the look-alike keeps its ACCEPT; other outcomes are never changed.
+    # Anna today, clearly closer to her own template though Hanna scores above the reject
+    # threshold too: the margin keeps her ACCEPT (most genuine check-ins look like this).
+    anna_today = _mix(ANNA, _unit(RNG.normal(size=128)), 0.85)
+    assert float(HANNA @ anna_today) >= T.reject
+    assert float(ANNA @ anna_today) - float(HANNA @ anna_today) > 0.05
+    assert judge(anna_today) == accept
+    # Hanna herself claiming to be Anna fits her own template better: REVIEW.
+    assert judge(_mix(HANNA, _unit(RNG.normal(size=128)), 0.9)).reason == "LOOKALIKE"
     unlike_hanna = _unit(ANNA - float(ANNA @ HANNA) * HANNA)  # similarity 0 to Hanna
-    assert guard(accept, unlike_hanna, rivals, T) == accept
+    assert judge(unlike_hanna) == accept
     reject = Verdict(REJECT, "NO_MATCH", "")
-    assert guard(reject, between, rivals, T) == reject
-    assert guard(accept, between, {}, T) == accept
+    assert guard(reject, between, 0.2, rivals, T) == reject  # only ACCEPTs are held
+    assert guard(accept, between, 0.7, {}, T) == accept
 
 
 class _Analyzer:
