@@ -213,11 +213,9 @@ class CheckInSettings(Section):
         "release the GIL): with bursts one check-in keeps about one core busy for ~50 ms, "
         "so one worker uses both cores of a small node. 1 decides them one after another."))
     lookalike_margin: float = Field(0.05, ge=0, le=1, description=(
-        "An ACCEPT becomes REVIEW LOOKALIKE when the face fits one of the claimed student's "
-        "enrolled look-alikes at or above the reject threshold and within this much of the "
-        "claimed similarity. 0.05 on 3,617 enrolled LFW people: 0.24% of genuine ACCEPTs to "
-        "a proctor, 53% of false accepts between enrolled people stopped (no margin: 39.6% "
-        "to a proctor)."))
+        "ACCEPT becomes REVIEW LOOKALIKE when the face fits a look-alike of the claimed "
+        "student (>= reject threshold) within this of the claimed similarity (see "
+        "examgate.core.lookalikes for what 0.05 costs and stops)."))
     single_frame_gates: tuple[str, ...] = Field((), description=(
         "Gate ids (shell patterns, e.g. 'kiosk-*') that can only send one frame: there a "
         "check-in may pass liveness on the single-frame detector alone, and the decision says "
