@@ -194,6 +194,14 @@ def _print(result: dict[str, Any]) -> None:
         for g, rates in result["tar_at_far_by_gender"].items():
             table.add_row(f"  {g}: TAR / FAR", f"{pct(rates[k])} / "
                           f"{result['far_by_gender'][g][k]:.2e}")
+    for key, label in (("heldout_raw", "one threshold"), ("heldout", "served: every gender")):
+        if key not in result:
+            continue
+        h = result[key]
+        by = h["far_at_accept_by_gender"]
+        table.add_row(f"held-out people, {label}: accept >= {h['thresholds']['accept']:.4f}",
+                      f"FAR {h['far_at_accept']:.2e}, TAR {pct(h['tar_at_accept'])}")
+        table.add_row("  women / men: FAR", " / ".join(f"{by[g]:.2e}" for g in by))
     table.add_row("no face detected", str(result["no_face"]))
     table.add_row("ms/image detect+align+embed p50 / p95 (1 thread)",
                   f"{result['ms_per_image_p50']:.1f} / {result['ms_per_image_p95']:.1f}")

@@ -181,6 +181,8 @@ def run_evaluation(analyzer: FaceAnalyzer, photos: PhotoSet, *, liveness: str = 
                                                [photos.enrollment[person].read_bytes()])
         except EnrollmentError as exc:
             failures[person] = f"{exc.reason}: {exc.detail}"
+        except OSError as exc:
+            failures[person] = f"UNREADABLE: {exc}"
         tick("enrolling", i + 1, len(people))
     # Look-alikes among the enrolled, as the enroll processor links them (lookalikes.link).
     at = analyzer.thresholds.reject
@@ -189,7 +191,11 @@ def run_evaluation(analyzer: FaceAnalyzer, photos: PhotoSet, *, liveness: str = 
     probes = []
     todo = photos.probes()
     for i, (person, path) in enumerate(todo):
-        probes.append((person, path, analyzer.analyse(path.read_bytes())))
+        try:
+            analysis = analyzer.analyse(path.read_bytes())
+        except OSError as exc:  # judged like an undecodable frame: REVIEW, never ACCEPT
+            analysis = Analysis(0, {}, (), None, None, error=f"unreadable file: {exc}")
+        probes.append((person, path, analysis))
         tick("analysing probes", i + 1, len(todo))
     enrolled = sorted(templates)
     impostor_pairs = [(i, c) for i, (p, _, _) in enumerate(probes) for c in enrolled if c != p]

@@ -100,6 +100,8 @@ def test_the_scores_are_the_image_pair_cosines_bench_lfw_computes(analyzer, phot
 def test_unusable_photos_are_reported_and_never_accepted(analyzer, photos):
     (photos / "Tony_Blair" / "Tony_Blair_0003.jpg").unlink()
     (photos / "Tony_Blair" / "Tony_Blair_0003.jpg").write_bytes(b"not a jpeg")
+    (photos / "Jean_Chretien" / "Jean_Chretien_0002.jpg").unlink()
+    (photos / "Jean_Chretien" / "Jean_Chretien_0002.jpg").symlink_to(photos / "gone.jpg")
     blank = photos / "Nobody"
     blank.mkdir()
     import cv2
@@ -112,7 +114,7 @@ def test_unusable_photos_are_reported_and_never_accepted(analyzer, photos):
     assert "Nobody" in r["enrollment_failures"]
     assert "NO_USABLE_IMAGE" in r["enrollment_failures"]["Nobody"]
     problems = r["probe_problems"]  # (one news photo also shows a second face)
-    assert (problems["unreadable"], problems["no face"]) == (1, 1)
+    assert (problems["unreadable"], problems["no face"]) == (2, 1)  # + a dangling link
     judged = list(zip(ev.claims.probe, ev.claims.outcome, ev.claims.reason, strict=True))
     # Nobody (not enrolled) claims each of the 6 enrolled people; so does Tony Blair's
     # unreadable photo: all 12 claims go to a proctor, none is accepted.
