@@ -172,6 +172,10 @@ class Enroller:
         for i, image in enumerate(images):
             key = _image_key(student, request["event_id"], i)
             self.objects.put(self.bucket, key, self.sealer.seal(image, key))
+        # Templates of versions not loaded now were built from the old photos (perhaps
+        # someone else's): they go, and a version switch rebuilds them (reembed_all) from
+        # the photos kept now. Until then that version says NOT_ENROLLED (REVIEW).
+        self.templates.delete_student(student)
         for t in templates:
             self.templates.put(t)
         used = len(previous) + len(images)

@@ -119,6 +119,13 @@ def rollback(settings: Settings) -> str:
     if previous is None:
         raise RegistryError("nothing to roll back to: no previous champion is recorded")
     current = registry.resolve("champion")
+    # Photos changed since (a REPLACE drops the other versions' templates, they may have
+    # been someone else's face): the previous version's templates are rebuilt from the
+    # photos kept now before it decides again.
+    report = reembed_all(settings, previous)
+    if report.failed:
+        log.warning("rollback: %d student(s) have no usable photo for version %s; their "
+                    "check-ins go to REVIEW", len(report.failed), previous)
     registry.set_alias("champion", previous)
     registry.set_alias(PREVIOUS, current)
     _announce(settings, registry, "champion", previous, current)

@@ -14,11 +14,13 @@ from streaming_world import (
     decisions,
     decisions_on_topic,
     enroll,
+    live_burst,
     make_world,
     people,
 )
 
 from examgate.adapters import factory as ports
+from examgate.core import events
 from examgate.core.settings import Settings
 from examgate.models.promotion import PREVIOUS, canary, promote, rollback
 from examgate.vision.model_files import locate_model
@@ -55,8 +57,24 @@ def _wait_model(world: dict, student: str, probe: bytes, version: str, timeout: 
     raise AssertionError(f"processors never decided with version {version}")
 
 
+def _fix_photo(world: dict, student: str, photo: bytes, loaded: str, other: str) -> None:
+    """REPLACE ``student``'s photo while ``loaded`` decides; wait until it is handled: the
+    template of ``loaded`` rebuilt, the one of ``other`` (the old photo's) gone."""
+    s = world["settings"]
+    world["publisher"].publish(s.kafka.topics.enrollments, student, "Enrollment",
+                               events.enrollment(student_id=student, action="REPLACE",
+                                                 images=[events.inline_frame(photo)]))
+    world["publisher"].flush()
+    store = ports.template_store(s)
+    end = time.monotonic() + 60
+    while store.get(student, other) is not None or store.get(student, loaded) is None:
+        assert time.monotonic() < end, "the REPLACE was not handled in 60 s"
+        time.sleep(0.2)
+
+
 def test_canary_promote_rollback_under_load(world: dict) -> None:
     s = world["settings"]
+    store = ports.template_store(s)
     registry = ports.model_registry(s)
     original = registry.resolve("champion")
     cohort = people(s, 10)[6:10]
@@ -65,6 +83,10 @@ def test_canary_promote_rollback_under_load(world: dict) -> None:
         sid = f"{name}-{uuid.uuid4().hex[:6]}"
         enroll(world, sid, imgs[0].read_bytes())
         students.append((sid, imgs[1].read_bytes()))
+    # Issue 12, item 4: a student enrolled by mistake with someone else's photo.
+    (wrong, wrong_imgs), (right, right_imgs) = people(s, 12)[10:12]
+    victim = f"victim-{uuid.uuid4().hex[:6]}"
+    enroll(world, victim, wrong_imgs[0].read_bytes())
     candidate = _register_flip_variant(s)
 
     sent: list[str] = []
@@ -86,10 +108,17 @@ def test_canary_promote_rollback_under_load(world: dict) -> None:
         promote(s)
         assert registry.resolve("champion") == candidate
         _wait_model(world, *students[0], version=candidate)
+        _fix_photo(world, victim, right_imgs[0].read_bytes(), candidate, original)
         rollback(s)
         assert registry.resolve("champion") == original
         assert registry.aliases()[PREVIOUS] == candidate
         _wait_model(world, *students[0], version=original)
+        # Back on the original version, the wrong face is no longer the victim's template.
+        rebuilt = store.get(victim, original)
+        assert rebuilt is not None, "rollback did not rebuild the replaced student's template"
+        probe = decisions(world, [check_in(world, victim, wrong_imgs[1].read_bytes(),
+                                           extra=live_burst(wrong_imgs[1].read_bytes())[1:])])
+        assert next(iter(probe.values()))["outcome"] != "ACCEPT"
     finally:
         stop.set()
         loader.join()
