@@ -182,7 +182,12 @@ class S3ObjectStore(ObjectStore):
             raise ObjectStoreError(f"list {bucket}/{prefix}: {exc}") from exc
 
     def presigned_url(self, bucket: str, key: str, expires: timedelta) -> str:
-        return self._c.presigned_get_object(bucket, key, expires=expires)
+        # Without a configured region the client first asks the store for the bucket's
+        # location: a network call that fails like any other when the store is down.
+        try:
+            return self._c.presigned_get_object(bucket, key, expires=expires)
+        except _client_errors() as exc:
+            raise ObjectStoreError(f"link {bucket}/{key}: {exc}") from exc
 
     def set_expiry(self, bucket: str, days_by_prefix: Mapping[str, int]) -> None:
         """Let the store itself delete objects under each prefix after its number of days

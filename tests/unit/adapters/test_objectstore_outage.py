@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import time
+from datetime import timedelta
 
 import pytest
 
@@ -41,3 +42,12 @@ def test_every_call_raises_the_ports_error_quickly(unreachable: S3ObjectStore,
 def test_the_default_client_is_bounded_too() -> None:
     s = ObjectStoreSettings()
     assert s.timeout_s <= 5 and s.retries <= 2
+
+
+def test_a_presigned_link_without_a_region_asks_the_store_and_fails_as_the_port() -> None:
+    # With no region configured the client asks the store for the bucket's location first:
+    # a stopped MinIO then raised urllib3's error out of the console's /review page (a 500).
+    store = S3ObjectStore.from_settings(ObjectStoreSettings(
+        endpoint=f"127.0.0.1:{_closed_port()}", timeout_s=1.0, retries=1, region=None))
+    with pytest.raises(ObjectStoreError):
+        store.presigned_url("frames", "review/s/e.jpg", timedelta(minutes=5))

@@ -20,6 +20,7 @@ from dashboard.settings import ConsoleSettings, ConsoleUser
 from examgate.adapters.objectstore import MemoryObjectStore
 from examgate.core import events
 from examgate.core.crypto import Sealer
+from examgate.core.ports import ObjectStoreError
 from examgate.core.settings import Settings
 
 PASSWORDS = {"pat": "pat-proctor-pw", "ada": "ada-admin-pw"}
@@ -45,6 +46,8 @@ class PresigningMemoryStore(MemoryObjectStore):
     """The memory store with fake presigned links, like the S3 one offers."""
 
     def presigned_url(self, bucket: str, key: str, expires: timedelta) -> str:
+        if self.fail:
+            raise ObjectStoreError("object store unreachable")
         return f"http://objects.test/{bucket}/{key}?expires={int(expires.total_seconds())}"
 
 

@@ -188,6 +188,21 @@ def test_review_page_shows_both_pictures(login: Callable[[str], TestClient],
     assert resp.headers["cache-control"] == "private, no-store"
 
 
+def test_review_page_with_the_object_store_down_says_so(login: Callable[[str], TestClient],
+                                                      ports: ConsolePorts,
+                                                      make_decision: MakeDecision) -> None:
+    client = login("pat")
+    d = make_decision()
+    ports.source.push("gate.decisions", "Decision", d)
+    assert isinstance(ports.objects, MemoryObjectStore)
+    ports.objects.fail = True
+    resp = client.get("/review")
+    assert resp.status_code == 200  # the queue is still workable: the proctor sees why
+    assert f'data-event-id="{d["event_id"]}"' in resp.text
+    assert "The object store cannot link the frame." in resp.text
+    assert "The object store is unavailable." in resp.text
+
+
 def test_photo_links_are_for_their_user_only(login: Callable[[str], TestClient],
                                              ports: ConsolePorts, settings: Settings,
                                              make_decision: MakeDecision,
