@@ -50,8 +50,7 @@ NO_FACE_HANDLING = ("no face detected: aligned with the median landmarks of the 
 
 def _detector(name: str, threads: int, cache_dir: Path | None = None,
               onet_path: Path | None = None) -> Any:
-    extra = {"onet_path": onet_path} if onet_path is not None and name == "yunet_onet" else {}
-    return create_detector(name, num_threads=threads, cache_dir=cache_dir, **extra)
+    return create_detector(name, num_threads=threads, cache_dir=cache_dir, onet_path=onet_path)
 
 
 def heldout_names(lfw_dir: Path) -> tuple[list[str], list[str]]:

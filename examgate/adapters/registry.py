@@ -43,6 +43,11 @@ class ModelBundle:
     spec: dict[str, Any] = field(default_factory=dict)
 
 
+def files_spec(files: dict[str, Path]) -> dict[str, dict[str, str]]:
+    """Each file's name and SHA-256 by role, as a version's spec records them."""
+    return {role: {"name": p.name, "sha256": sha256_file(p)} for role, p in files.items()}
+
+
 def _thresholds_from(spec: dict[str, Any]) -> Thresholds:
     return Thresholds(**spec["thresholds"])
 
@@ -65,8 +70,7 @@ class ModelRegistry:
         # spec copied from another version names that version's files).
         full_spec = {
             **spec, "detector": detector, "embedder": embedder,
-            "files": {role: {"name": p.name, "sha256": sha256_file(p)}
-                      for role, p in files.items()},
+            "files": files_spec(files),
             "thresholds": thresholds.as_record(),
         }
         with (tempfile.TemporaryDirectory() as tmp,

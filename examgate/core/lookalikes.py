@@ -57,13 +57,12 @@ def link(store: TemplateStore, template: Template, at: float) -> Template:
     """``template`` with its look-alikes among the stored templates of its version; each
     look-alike's stored template gains this student too (stored again). Returns the new
     template, not yet stored."""
-    others = (store.get(s, template.model_version)
-              for s in store.students(template.model_version) if s != template.student_id)
-    found = find_lookalikes(template, (o for o in others if o is not None), at)
+    version = template.model_version
+    others = {s: t for s in store.students(version) if s != template.student_id
+              and (t := store.get(s, version)) is not None}
+    found = find_lookalikes(template, others.values(), at)
     for student, sim in found:
-        rival = store.get(student, template.model_version)
-        if rival is None:
-            continue
+        rival = others[student]
         kept = [(s, v) for s, v in rival.lookalikes if s != template.student_id]
         store.put(dataclasses.replace(rival, lookalikes=_merge([*kept,
                                                                 (template.student_id, sim)])))

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from examgate.adapters import factory as ports
-from examgate.adapters.registry import ModelBundle, ModelRegistry
+from examgate.adapters.registry import ModelBundle, ModelRegistry, files_spec
 from examgate.core.policy import Thresholds
 from examgate.core.settings import Settings
 from examgate.models import lfw
@@ -222,11 +222,8 @@ def local_bundle(settings: Settings) -> ModelBundle:
     """The default version as a bundle, unregistered (``examgate evaluate`` without a stack):
     its files straight from where they are installed, their hashes in the spec as the
     registry would record them."""
-    from examgate.vision.model_files import sha256_file
-
     version = default_version(settings)
     spec = {**version.spec, "detector": version.detector, "embedder": version.embedder,
-            "files": {role: {"name": p.name, "sha256": sha256_file(p)}
-                      for role, p in version.files.items()}}
+            "files": files_spec(version.files)}
     return ModelBundle("local", "local", version.detector, version.embedder, version.files,
                        version.thresholds, spec)

@@ -203,14 +203,14 @@ def run_evaluation(analyzer: FaceAnalyzer, photos: PhotoSet, *, liveness: str = 
         impostor_pairs = random.Random(seed).sample(impostor_pairs, max_impostor_claims)
     pairs = [(i, p) for i, (p, _, _) in enumerate(probes) if p in templates] + impostor_pairs
     pairs.sort()
+    # What does not depend on the claim, once: each probe's liveness, each template's rivals.
+    checks = [liveness_for(analyzer, analysis, liveness) for _, _, analysis in probes]
+    rivals = {p: {s: templates[s] for s, _ in t.lookalikes} for p, t in templates.items()}
     claims = Claims()
     for k, (i, claimed) in enumerate(pairs):
         person, _, analysis = probes[i]
-        check = liveness_for(analyzer, analysis, liveness)
-        template = templates[claimed]
-        rivals = {s: templates[s] for s, _ in template.lookalikes}
-        verdict, _ = judge(analysis, template, analyzer.thresholds, check, rivals,
-                           lookalike_margin)
+        verdict, _ = judge(analysis, templates[claimed], analyzer.thresholds, checks[i],
+                           rivals[claimed], lookalike_margin)
         claims.add(person, claimed, verdict.outcome, verdict.reason)
         if k % 1000 == 0 or k == len(pairs) - 1:
             tick("judging claims", k + 1, len(pairs))

@@ -25,13 +25,15 @@ _BUNDLED_FILE = {"yunet": "yunet", "yunet_onet": "yunet", "mtcnn": "mtcnn-onet"}
 
 
 def create_detector(name: str = "yunet", *, cache_dir: str | Path | None = None,
-                    **options: Any) -> Detector:
+                    onet_path: str | Path | None = None, **options: Any) -> Detector:
     """Build the detector registered as ``name`` (``model_path``/``weights_dir`` and options).
 
-    ``cache_dir`` reaches only detectors that convert a model on first use.
+    ``cache_dir`` reaches only detectors that convert a model on first use, ``onet_path``
+    only those that refine landmarks with the O-net.
     """
-    context = {"cache_dir": cache_dir} if cache_dir is not None else None
-    return DETECTORS.create(name, context, **options)
+    context = {k: v for k, v in (("cache_dir", cache_dir), ("onet_path", onet_path))
+               if v is not None}
+    return DETECTORS.create(name, context or None, **options)
 
 
 def detector_files(settings: VisionSettings) -> dict[str, Path]:
@@ -67,9 +69,8 @@ def detector_from_settings(settings: VisionSettings, *, files: dict[str, Path] |
     files = files or {}
     if "detector" in files and settings.detector != "mtcnn":
         options["model_path"] = files["detector"]
-    if "onet" in files:
-        options["onet_path"] = files["onet"]
-    return create_detector(settings.detector, cache_dir=settings.model_cache_dir, **options)
+    return create_detector(settings.detector, cache_dir=settings.model_cache_dir,
+                           onet_path=files.get("onet"), **options)
 
 
 def detector_names() -> list[str]:
