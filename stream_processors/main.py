@@ -44,7 +44,13 @@ def build_runtime(settings: Settings, worker_id: str) -> Runtime:
                         max_clock_skew_s=settings.checkin.max_clock_skew_s,
                         max_extra_frames=settings.checkin.max_extra_frames,
                         single_frame_gates=settings.checkin.single_frame_gates,
-                        lookalike_margin=settings.checkin.lookalike_margin)
+                        lookalike_margin=settings.checkin.lookalike_margin,
+                        events_seen=ports.event_ledger(settings),
+                        event_memory_s=settings.checkin.event_memory_s,
+                        gate_check=settings.checkin.gate_problem)
+    if not settings.checkin.exam_gates:
+        log.warning("checkin.exam_gates is empty: any gate may check students in for any "
+                    "exam (set the timetable to refuse check-ins from other halls)")
     enroller = Enroller(templates, objects, sealer, settings.object_store.bucket_enrollment,
                         settings.object_store.bucket_frames)
     rt = Runtime(settings, EventCodec(), templates, objects, registry, verifier, enroller,

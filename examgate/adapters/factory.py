@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from examgate.adapters.objectstore import S3ObjectStore
 from examgate.adapters.registry import ModelRegistry
-from examgate.adapters.templates import RedisTemplateStore
+from examgate.adapters.templates import RedisEventLedger, RedisTemplateStore
 from examgate.core.crypto import Sealer
 from examgate.core.settings import Settings
 
@@ -14,15 +14,24 @@ def sealer(settings: Settings) -> Sealer:
     return Sealer.from_base64(settings.template_key.get_secret_value())
 
 
-def template_store(settings: Settings) -> RedisTemplateStore:
-    """Encrypted templates in Redis, failing fast when Redis is slow or down."""
+def _redis(settings: Settings):  # -> redis.Redis
+    """A Redis client that fails fast when Redis is slow or down."""
     import redis
 
     r = settings.redis
-    client = redis.Redis.from_url(
+    return redis.Redis.from_url(
         r.url, password=r.password.get_secret_value() if r.password else None,
         socket_timeout=r.socket_timeout_s, socket_connect_timeout=r.socket_timeout_s)
-    return RedisTemplateStore(client, sealer(settings))
+
+
+def template_store(settings: Settings) -> RedisTemplateStore:
+    """Encrypted templates in Redis."""
+    return RedisTemplateStore(_redis(settings), sealer(settings))
+
+
+def event_ledger(settings: Settings) -> RedisEventLedger:
+    """The event ids the verify processors have seen, in Redis."""
+    return RedisEventLedger(_redis(settings))
 
 
 def object_store(settings: Settings) -> S3ObjectStore:

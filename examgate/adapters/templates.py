@@ -1,4 +1,5 @@
-"""Template stores: Redis in production, memory in unit tests (the port is in ``core.ports``).
+"""Template stores and the ledger of seen event ids: Redis in production, memory in unit tests
+(the ports are in ``core.ports``).
 
 A template belongs to one model version: embeddings of different versions live
 in different spaces and are never compared.
@@ -6,8 +7,17 @@ in different spaces and are never compared.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from examgate.core.crypto import Sealer
-from examgate.core.ports import Template, TemplateStore, TemplateStoreError
+from examgate.core.ports import (
+    EventLedger,
+    EventLedgerError,
+    Template,
+    TemplateStore,
+    TemplateStoreError,
+)
 
 
 class MemoryTemplateStore(TemplateStore):
@@ -108,3 +118,43 @@ class RedisTemplateStore(TemplateStore):
         except redis.RedisError as exc:
             raise TemplateStoreError(f"redis: {exc}") from exc
         return sorted(m.decode() for m in members)
+
+
+class MemoryEventLedger(EventLedger):
+    """In-memory ledger for unit tests."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._seen: dict[str, tuple[str, float]] = {}
+        self._clock = clock
+        self.fail = False  # lets a test simulate an outage
+
+    def first_seen(self, event_id: str, where: str, ttl_s: float) -> str:
+        """Where ``event_id`` was first seen (see the port)."""
+        if self.fail:
+            raise EventLedgerError("event ledger unavailable (simulated)")
+        now = self._clock()
+        first = self._seen.get(event_id)
+        if first is None or first[1] <= now:
+            self._seen[event_id] = (where, now + ttl_s)
+            return where
+        return first[0]
+
+
+class RedisEventLedger(EventLedger):
+    """Seen event ids in Redis, one expiring key each, noted atomically (SET NX GET)."""
+
+    PREFIX = "examgate:event"
+
+    def __init__(self, client) -> None:  # client: redis.Redis
+        self._r = client
+
+    def first_seen(self, event_id: str, where: str, ttl_s: float) -> str:
+        """Where ``event_id`` was first seen (see the port)."""
+        import redis
+
+        try:
+            before = self._r.set(f"{self.PREFIX}:{event_id}", where, nx=True,
+                                 ex=max(1, round(ttl_s)), get=True)
+        except redis.RedisError as exc:
+            raise EventLedgerError(f"redis: {exc}") from exc
+        return where if before is None else before.decode()

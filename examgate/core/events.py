@@ -117,7 +117,7 @@ def dead_letter(*, source_topic: str, source_partition: int, source_offset: int,
     if key is not None and len(key) > max_payload:
         reason_detail = f"(key of {len(key)} bytes not kept) {reason_detail}"
         key = None
-    return {"schema_version": 2, "event_id": new_event_id(), "source_topic": source_topic,
+    return {"schema_version": 3, "event_id": new_event_id(), "source_topic": source_topic,
             "source_partition": source_partition, "source_offset": source_offset, "key": key,
             "payload": payload if kept else b"", "payload_kept": kept,
             "payload_size": len(payload), "payload_sha256": hashlib.sha256(payload).hexdigest(),

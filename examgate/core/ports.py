@@ -88,6 +88,22 @@ class TemplateStore(abc.ABC):
         """Ids of the students with a template for ``model_version``."""
 
 
+class EventLedgerError(RuntimeError):
+    """The store of seen event ids could not be reached."""
+
+
+class EventLedger(abc.ABC):
+    """Port: which input record first carried each event id, for a while."""
+
+    @abc.abstractmethod
+    def first_seen(self, event_id: str, where: str, ttl_s: float) -> str:
+        """Where ``event_id`` was first seen; notes ``where`` (for ``ttl_s``) when it is new.
+
+        The caller compares the answer with ``where``: the same record read again (a
+        transaction that aborted) is not a second event, another record with the id is.
+        """
+
+
 class ObjectStoreError(RuntimeError):
     """The object store could not be reached, or the object is missing."""
 

@@ -30,6 +30,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from examgate.core.checkin_settings import CheckInSettings as CheckInSettings
 from examgate.core.liveness_settings import LivenessSettings as LivenessSettings
 from examgate.core.paths import user_cache_dir
 
@@ -194,32 +195,6 @@ class DataSettings(Section):
     def absolute_paths(cls, path: Path) -> Path:
         """Relative paths are from the working directory (see :func:`_absolute`)."""
         return _absolute(path)
-
-
-class CheckInSettings(Section):
-    """What makes a check-in decidable at all, before any face is looked at."""
-
-    max_capture_age_s: float = Field(300.0, gt=0, description=(
-        "A frame captured longer ago than this is REVIEW INVALID_EVENT: a replayed or "
-        "long-delayed check-in, not a student at the gate (covers a broker outage and a "
-        "worker restart, which delay decisions by a minute or two)."))
-    max_clock_skew_s: float = Field(60.0, ge=0, description=(
-        "A capture time this far in the future is REVIEW INVALID_EVENT: the gate's clock is "
-        "wrong, so its freshness cannot be judged."))
-    max_extra_frames: int = Field(8, ge=0, le=32, description=(
-        "Burst frames read per check-in at most (liveness); further ones are ignored."))
-    parallel: int = Field(2, ge=1, le=16, description=(
-        "Check-ins of one transaction decided at once by a worker (threads; the models "
-        "release the GIL): with bursts one check-in keeps about one core busy for ~50 ms, "
-        "so one worker uses both cores of a small node. 1 decides them one after another."))
-    lookalike_margin: float = Field(0.05, ge=0, le=1, description=(
-        "ACCEPT becomes REVIEW LOOKALIKE when the face fits a look-alike of the claimed "
-        "student (>= reject threshold) within this of the claimed similarity (see "
-        "examgate.core.lookalikes for what 0.05 costs and stops)."))
-    single_frame_gates: tuple[str, ...] = Field((), description=(
-        "Gate ids (shell patterns, e.g. 'kiosk-*') that can only send one frame: there a "
-        "check-in may pass liveness on the single-frame detector alone, and the decision says "
-        "so. Anywhere else a check-in without a burst is REVIEW LIVENESS_UNCERTAIN."))
 
 
 class QualitySettings(Section):

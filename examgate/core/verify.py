@@ -22,6 +22,8 @@ from examgate.core.events import utcnow
 from examgate.core.matching import Analysis, LivenessReading, judge
 from examgate.core.policy import LivenessCheck, Thresholds, Verdict
 from examgate.core.ports import (
+    EventLedger,
+    EventLedgerError,
     ObjectStore,
     ObjectStoreError,
     TemplateStore,
@@ -38,7 +40,12 @@ DEFAULT_MAX_FRAME_BYTES: int = VisionSettings.model_fields["max_image_bytes"].de
 
 
 class StaleCheckIn(Exception):
-    """A check-in captured too long ago (or in the future) to be a live student."""
+    """A check-in that is not a student at the gate now: captured too long ago (or in the
+    future), or sent from a gate that is not one of its exam's."""
+
+
+class DuplicateEvent(Exception):
+    """A check-in whose event id another record carried first: it is not decided again."""
 
 
 class FrameRefused(ObjectStoreError):
@@ -118,7 +125,10 @@ class Verifier:
                  max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
                  max_capture_age_s: float = 300.0, max_clock_skew_s: float = 60.0,
                  max_extra_frames: int = 8, single_frame_gates: Sequence[str] = (),
-                 lookalike_margin: float = lookalikes.MARGIN) -> None:
+                 lookalike_margin: float = lookalikes.MARGIN,
+                 events_seen: EventLedger | None = None,
+                 event_memory_s: float = 86_400.0,
+                 gate_check: Callable[[str, str], str | None] | None = None) -> None:
         self.templates = templates
         self.objects = objects
         self.frames_bucket = frames_bucket
@@ -131,6 +141,10 @@ class Verifier:
         self.max_extra_frames = max_extra_frames
         self.single_frame_gates = tuple(single_frame_gates)
         self.lookalike_margin = lookalike_margin
+        self.events_seen = events_seen
+        self.event_memory_s = event_memory_s
+        # (exam id, gate id) -> why that gate may not check in for that exam, or None.
+        self.gate_check = gate_check or (lambda exam_id, gate_id: None)
         self.canary_fraction = 0.0
         self._clock = clock
         self._uploads = ThreadPoolExecutor(1 + max_extra_frames, thread_name_prefix="review")
@@ -146,6 +160,16 @@ class Verifier:
             return (f"captured {-age:.0f} s in the future (clock skew limit "
                     f"{self.max_clock_skew_s:.0f} s): check the gate's clock")
         return None
+
+    def check_new(self, event_id: str, source: str | None) -> None:
+        """Raise :class:`DuplicateEvent` when a record other than ``source`` (topic, partition
+        and offset) carried ``event_id`` first; EventLedgerError when that cannot be known."""
+        if source is None or self.events_seen is None:
+            return
+        first = self.events_seen.first_seen(event_id, source, self.event_memory_s)
+        if first != source:
+            raise DuplicateEvent(f"event {event_id} was first published as {first}; "
+                                 f"{source} carries it again")
 
     def models_for(self, gate_id: str) -> tuple[FaceAnalyzer, FaceAnalyzer | None]:
         """(the model that decides, the model scored in shadow) for a gate."""
@@ -241,8 +265,10 @@ class Verifier:
         finally:
             stage_ms["match"] = (self._clock() - t1) * 1000
 
-    def verify(self, checkin: dict[str, Any]) -> VerifyResult:
-        """Decide one decoded CheckIn record."""
+    def verify(self, checkin: dict[str, Any], source: str | None = None) -> VerifyResult:
+        """Decide one decoded CheckIn record, read from ``source`` (its topic, partition and
+        offset; with a ledger, raises :class:`DuplicateEvent` when another record carried its
+        event id first)."""
         stage_ms: dict[str, float] = {}
         sim: float | None = None
         quality: dict[str, Any] | None = None
@@ -253,8 +279,11 @@ class Verifier:
         gate_id = checkin["gate_id"]
         decider, shadow_model = self.models_for(gate_id)
         try:
+            self.check_new(checkin["event_id"], source)
             if (stale := self.capture_problem(checkin["captured_at"])) is not None:
                 raise StaleCheckIn(stale)
+            if (elsewhere := self.gate_check(checkin["exam_id"], gate_id)) is not None:
+                raise StaleCheckIn(elsewhere)
             t0 = self._clock()
             try:
                 frame = self.fetch_frame(checkin["frame"], gate_id=gate_id)
@@ -271,6 +300,11 @@ class Verifier:
                                        stage_ms, check)
             if shadow_model is not None:
                 shadow = self._shadow(shadow_model, frame, burst, checkin)
+        except DuplicateEvent:
+            raise
+        except EventLedgerError as exc:
+            verdict = policy.fail_closed("TEMPLATE_UNAVAILABLE",
+                                         f"the store of seen event ids is unreachable: {exc}")
         except StaleCheckIn as exc:
             verdict = policy.fail_closed("INVALID_EVENT", str(exc))
         except FrameRefused as exc:

@@ -10,6 +10,7 @@ from confluent_kafka import Message
 
 from examgate.adapters.eos import Output
 from examgate.core.codec import CodecError
+from examgate.core.verify import DuplicateEvent
 from stream_processors.deadletter import dead_letter
 from stream_processors.metrics import (
     DECISIONS,
@@ -32,9 +33,13 @@ def handle(rt: Runtime, msg: Message) -> list[Output]:
     except CodecError as exc:
         return [dead_letter(rt.settings.kafka.topics, rt.codec, msg, reason=exc.reason,
                             detail=exc.detail, stage="verify.decode_event")]
+    source = f"{msg.topic()}[{msg.partition()}]@{msg.offset()}"
     try:
-        decision = rt.verifier.verify(checkin).decision
+        decision = rt.verifier.verify(checkin, source=source).decision
         value = rt.codec.encode("Decision", decision)
+    except DuplicateEvent as exc:
+        return [dead_letter(rt.settings.kafka.topics, rt.codec, msg, reason="DUPLICATE_EVENT",
+                            detail=str(exc), stage="verify.event_id")]
     except Exception as exc:  # noqa: BLE001 - one event never stops the stream
         ERRORS.labels(STAGE).inc()
         log.exception("verify: giving up on %s", checkin.get("event_id"))

@@ -82,6 +82,26 @@ def test_an_oversized_undecodable_check_in_does_not_stop_the_worker(world: dict)
     assert world["collector"].duplicates == 0
 
 
+def test_a_check_in_published_again_is_decided_once(world: dict) -> None:
+    """The same CheckIn bytes published twice (a replaying producer, or a recorded event sent
+    again): one decision, and a dead letter that names the first record (finding 8)."""
+    s = world["settings"]
+    record = events.checkin(gate_id="gate-replay", exam_id="it", claimed_student_id="s-replay",
+                            frame=events.inline_frame(b"not an image"),
+                            camera_meta=events.camera("c", 1, 1))
+    value = CODEC.encode("CheckIn", record)
+    for _ in range(2):
+        world["publisher"].publish_raw(s.kafka.topics.checkins, "gate-replay", value,
+                                       record["event_id"])
+    event_id = record["event_id"]
+    assert decisions(world, [event_id], timeout=120)[event_id]["reason"] == "NO_FACE"
+    letters = _dead_letters(s, hashlib.sha256(value).hexdigest(), timeout=60)
+    assert [(d["reason_code"], d["stage"]) for d in letters] == \
+        [("DUPLICATE_EVENT", "verify.event_id")]
+    assert "first published as" in letters[0]["reason_detail"]
+    assert decisions_on_topic(world, [event_id]) == {event_id: 1}
+
+
 @pytest.fixture
 def small_output_topic(stack: Settings) -> Iterator[dict[str, str]]:
     """An input topic, its dead-letter topic and an output topic whose broker limit is 10 kB

@@ -1,0 +1,70 @@
+"""Settings of check-ins before any face is looked at: a section of
+:class:`examgate.core.settings.Settings`.
+
+It lives in its own module only to keep ``settings.py`` within the project's module size;
+it is configured exactly like the sections there (frozen, unknown keys rejected, every
+default validated) and is re-exported as ``examgate.core.settings.CheckInSettings``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class CheckInSettings(BaseModel):
+    """What makes a check-in decidable at all, before any face is looked at."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    max_capture_age_s: float = Field(300.0, gt=0, description=(
+        "A frame captured longer ago than this is REVIEW INVALID_EVENT: a replayed or "
+        "long-delayed check-in, not a student at the gate (covers a broker outage and a "
+        "worker restart, which delay decisions by a minute or two)."))
+    max_clock_skew_s: float = Field(60.0, ge=0, description=(
+        "A capture time this far in the future is REVIEW INVALID_EVENT: the gate's clock is "
+        "wrong, so its freshness cannot be judged."))
+    max_extra_frames: int = Field(8, ge=0, le=32, description=(
+        "Burst frames read per check-in at most (liveness); further ones are ignored."))
+    parallel: int = Field(2, ge=1, le=16, description=(
+        "Check-ins of one transaction decided at once by a worker (threads; the models "
+        "release the GIL): with bursts one check-in keeps about one core busy for ~50 ms, "
+        "so one worker uses both cores of a small node. 1 decides them one after another."))
+    lookalike_margin: float = Field(0.05, ge=0, le=1, description=(
+        "ACCEPT becomes REVIEW LOOKALIKE when the face fits a look-alike of the claimed "
+        "student (>= reject threshold) within this of the claimed similarity (see "
+        "examgate.core.lookalikes for what 0.05 costs and stops)."))
+    single_frame_gates: tuple[str, ...] = Field((), description=(
+        "Gate ids (shell patterns, e.g. 'kiosk-*') that can only send one frame: there a "
+        "check-in may pass liveness on the single-frame detector alone, and the decision says "
+        "so. Anywhere else a check-in without a burst is REVIEW LIVENESS_UNCERTAIN."))
+    event_memory_s: float = Field(86_400.0, gt=0, description=(
+        "How long the verify processors remember each event id they decided (in Redis, one "
+        "small key each): another record with a remembered id gets a dead letter "
+        "DUPLICATE_EVENT, not a second decision. Keep it above max_capture_age_s + "
+        "max_clock_skew_s, after which a republished check-in is stale anyway."))
+    exam_gates: dict[str, tuple[str, ...]] = Field(default_factory=dict, description=(
+        "The gates of each exam: exam id -> gate ids (shell patterns, e.g. 'hall-b-*'), "
+        "from the exam office's timetable. When set, a check-in for an exam not listed, or "
+        "from a gate not among its exam's, is REVIEW INVALID_EVENT. Empty (the default) "
+        "checks nothing; the processors say so when they start."))
+
+    @model_validator(mode="after")
+    def _memory_outlasts_freshness(self) -> CheckInSettings:
+        """A republished id must stay remembered until its check-in is stale anyway."""
+        if self.event_memory_s < self.max_capture_age_s + self.max_clock_skew_s:
+            raise ValueError("event_memory_s must be at least max_capture_age_s + "
+                             "max_clock_skew_s")
+        return self
+
+    def gate_problem(self, exam_id: str, gate_id: str) -> str | None:
+        """Why ``gate_id`` may not check students in for ``exam_id``, or None."""
+        if not self.exam_gates:
+            return None
+        patterns = self.exam_gates.get(exam_id)
+        if patterns is None:
+            return f"exam {exam_id} is not in the timetable (checkin.exam_gates)"
+        if not any(fnmatch.fnmatchcase(gate_id, p) for p in patterns):
+            return f"gate {gate_id} is not a gate of exam {exam_id}"
+        return None
