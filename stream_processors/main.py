@@ -51,8 +51,8 @@ def build_runtime(settings: Settings, worker_id: str) -> Runtime:
     if not settings.checkin.exam_gates:
         log.warning("checkin.exam_gates is empty: any gate may check students in for any "
                     "exam (set the timetable to refuse check-ins from other halls)")
-    enroller = Enroller(templates, objects, sealer, settings.object_store.bucket_enrollment,
-                        settings.object_store.bucket_frames)
+    enroller = Enroller(templates, objects, sealer, cfg.bucket_enrollment, cfg.bucket_frames,
+                        training_bucket=cfg.bucket_training)
     rt = Runtime(settings, EventCodec(), templates, objects, registry, verifier, enroller,
                  worker_id, analyzer_factory=lambda b: analyzer_from_bundle(b, settings))
     from stream_processors.metrics import MODEL_VERSION

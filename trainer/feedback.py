@@ -33,16 +33,14 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from examgate.core.codec import CodecError, EventCodec
+from examgate.core.erasure import DATASET_PREFIX, MANIFEST, UNKNOWN  # one layout, core's
 from examgate.core.ports import ObjectStore, ObjectStoreError
 from examgate.core.settings import KafkaSettings, Settings, TopicSettings
 
 log = logging.getLogger("examgate.feedback_sink")
 STAGE = "feedback_sink"
 MANIFEST_SCHEMA = "examgate.training-manifest/1"  # read by trainer.data.read_manifest
-DATASET_PREFIX = "feedback"
-MANIFEST = "manifest.json"
 TAG_KEYS = ("scenario", "condition")
-UNKNOWN = "unknown"
 _EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from examgate.core.erasure import manifest_key
 from examgate.core.ports import ObjectStore
 from examgate.core.settings import Settings
 from trainer.conditions import TRANSFORM_CONDITIONS, alter
@@ -44,7 +45,7 @@ def fetch_feedback(settings: Settings, feedback: bool | int, run_dir: Path
             return None, manifest
     else:
         version = int(feedback)
-        manifest = json.loads(objects.get(bucket, f"feedback/v{version}/manifest.json"))
+        manifest = json.loads(objects.get(bucket, manifest_key(version)))
     write_samples(objects, bucket, manifest, run_dir / "feedback" / f"v{version}")
     return version, manifest
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from examgate.core import lookalikes
 from examgate.core.crypto import DecryptionError, Sealer
+from examgate.core.erasure import Erased, erase_training_copies
 from examgate.core.ports import ObjectStore, Template, TemplateStore
 from examgate.core.verify import FaceAnalyzer
 
@@ -111,12 +112,15 @@ class Enroller:
     """Carries out ADD, REPLACE and DELETE for every active model version."""
 
     def __init__(self, templates: TemplateStore, objects: ObjectStore, sealer: Sealer,
-                 enrollment_bucket: str, frames_bucket: str) -> None:
+                 enrollment_bucket: str, frames_bucket: str, *,
+                 training_bucket: str | None = None) -> None:
         self.templates = templates
         self.objects = objects
         self.sealer = sealer
         self.bucket = enrollment_bucket
         self.frames_bucket = frames_bucket
+        # None only where the enroller never deletes (re-embedding for a new model version).
+        self.training_bucket = training_bucket
 
     def fetch_image(self, image: dict[str, Any]) -> bytes:
         """One image of a request: inline, or from the object store with its checksum checked.
@@ -192,9 +196,18 @@ class Enroller:
         return template
 
     def delete(self, student_id: str) -> None:
-        """Erase the student's templates, enrollment images and review frames."""
+        """Erase the student's templates, enrollment images, review frames and training copies.
+
+        Every step finds nothing to do when run again, so a DELETE that failed half-way
+        (a store outage: a replayable dead letter) is finished by replaying it.
+        """
         n_tpl = self.templates.delete_student(student_id)
         n_img = self.objects.delete_prefix(self.bucket, f"students/{student_id}/")
+        # Frames before training copies: a dataset built after this cannot copy them, so
+        # only the versions already written still hold the student.
         n_frames = self.objects.delete_prefix(self.frames_bucket, f"review/{student_id}/")
-        log.info("enroll: deleted %s (%d template(s), %d image(s), %d review frame(s))",
-                 student_id, n_tpl, n_img, n_frames)
+        erased = (erase_training_copies(self.objects, self.training_bucket, student_id)
+                  if self.training_bucket is not None else Erased())
+        log.info("enroll: deleted %s (%d template(s), %d image(s), %d review frame(s), "
+                 "%d training sample(s) from %d dataset version(s))", student_id, n_tpl,
+                 n_img, n_frames, erased.samples, erased.versions)

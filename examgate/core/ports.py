@@ -121,6 +121,10 @@ class ObjectStore(abc.ABC):
         """The bytes at ``bucket/key``; ObjectStoreError when missing or unreachable."""
 
     @abc.abstractmethod
+    def delete(self, bucket: str, key: str) -> None:
+        """Delete the object at ``bucket/key``; no error when there is none."""
+
+    @abc.abstractmethod
     def delete_prefix(self, bucket: str, prefix: str) -> int:
         """Delete every object under ``prefix``; returns how many."""
 

@@ -145,6 +145,9 @@ class GuardedObjectStore(ObjectStore):
     def get(self, bucket: str, key: str) -> bytes:
         return self.guard.call(self.inner.get, bucket, key)
 
+    def delete(self, bucket: str, key: str) -> None:
+        self.guard.call(self.inner.delete, bucket, key)
+
     def delete_prefix(self, bucket: str, prefix: str) -> int:
         return self.guard.call(self.inner.delete_prefix, bucket, prefix)
 
@@ -160,4 +163,5 @@ def guarded(enroller: Enroller) -> Enroller:
     objects = StoreGuard("object store", ObjectStoreError, budget)
     return Enroller(GuardedTemplateStore(enroller.templates, templates),
                     GuardedObjectStore(enroller.objects, objects),
-                    enroller.sealer, enroller.bucket, enroller.frames_bucket)
+                    enroller.sealer, enroller.bucket, enroller.frames_bucket,
+                    training_bucket=enroller.training_bucket)

@@ -267,6 +267,9 @@ def test_a_store_without_bounded_reads_is_still_checked(world) -> None:
         def get(self, bucket, key) -> bytes:
             return self.inner.get(bucket, key)
 
+        def delete(self, bucket, key) -> None:
+            self.inner.delete(bucket, key)
+
         def delete_prefix(self, bucket, prefix) -> int:
             return self.inner.delete_prefix(bucket, prefix)
 

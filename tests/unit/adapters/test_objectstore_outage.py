@@ -27,12 +27,13 @@ def unreachable() -> S3ObjectStore:
         ObjectStoreSettings(endpoint=f"127.0.0.1:{_closed_port()}", timeout_s=1.0, retries=1))
 
 
-@pytest.mark.parametrize("call", ["put", "get", "get_at_most", "keys", "delete_prefix"])
+@pytest.mark.parametrize("call", ["put", "get", "get_at_most", "keys", "delete",
+                                  "delete_prefix"])
 def test_every_call_raises_the_ports_error_quickly(unreachable: S3ObjectStore,
                                                    call: str) -> None:
     args = {"put": ("frames", "k", b"x"), "get": ("frames", "k"),
             "get_at_most": ("frames", "k", 10), "keys": ("frames",),
-            "delete_prefix": ("frames", "p/")}[call]
+            "delete": ("frames", "k"), "delete_prefix": ("frames", "p/")}[call]
     began = time.monotonic()
     with pytest.raises(ObjectStoreError):
         getattr(unreachable, call)(*args)
