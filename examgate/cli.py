@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 # Typer app (a group of commands) or a function to register as one command.
 # Commands that drive load through the whole system; they run on the local stack, started
 # first unless settings.stack.autostart is off (real clusters).
-ON_LOCAL_STACK = {"demo", "simulate", "e2e", "scaleout"}
+ON_LOCAL_STACK = {"demo", "simulate", "e2e", "scaleout", "chaos"}
 TOP_LEVEL = {
     "stack": ("devstack.cli", "app"),
     "process": ("stream_processors.cli", "process"),
@@ -49,6 +49,7 @@ BENCHMARKS = {
     "pad": ("benchmarks.pad", "pad"),
     "e2e": ("simulator.bench_e2e", "e2e"),
     "scaleout": ("simulator.bench_scaleout", "scaleout"),
+    "chaos": ("simulator.chaos", "chaos"),
 }
 
 

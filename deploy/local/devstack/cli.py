@@ -1,4 +1,4 @@
-"""``examgate stack up | down | status``: run the local services."""
+"""``examgate stack up | down | kill | status``: run the local services."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from rich.table import Table
 from examgate.core.settings import Settings, load_settings
 
 from .base import StackError
-from .lifecycle import SERVICE_NAMES, ServiceStatus, down, status, up
+from .lifecycle import SERVICE_NAMES, ServiceStatus, down, kill, status, up
 
 app = typer.Typer(
     help=(
@@ -80,6 +80,26 @@ def down_cmd(services: ServicesArg = None, config: ConfigOpt = None) -> None:
     except StackError as exc:
         typer.secho(f"stack down failed: {exc}", fg="red", err=True)
         raise typer.Exit(1) from exc
+
+
+@app.command("kill")
+def kill_cmd(services: Annotated[list[str], typer.Argument(
+        help=f"Services to kill. Known: {', '.join(SERVICE_NAMES)}.", show_default=False)],
+             config: ConfigOpt = None) -> None:
+    """Kill services with SIGKILL, as a crash would: a fault drill (`stack up` restarts them).
+
+    Exit code 1 when one of them was not running as a server this stack started.
+    """
+    settings = _settings(config)
+    try:
+        killed = kill(settings, services)
+    except StackError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from exc
+    for name, pid in killed.items():
+        typer.echo(f"{name}: " + (f"killed pid {pid}" if pid else "not running as ours"))
+    if not all(killed.values()):
+        raise typer.Exit(1)
 
 
 @app.command("status")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import os
+import signal
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -209,6 +211,24 @@ def down(settings: Settings, names: Iterable[str] | None = None) -> dict[str, st
             else:
                 log.info("%s: not started by us; nothing to stop", svc.name)
     return outcomes
+
+
+def kill(settings: Settings, names: Iterable[str]) -> dict[str, int | None]:
+    """SIGKILL the named services we started, as a crash would (a fault drill); returns
+    each one's killed PID, None when it was not running as ours. Data stays, so a later
+    ``up`` recovers from what the crash left."""
+    services = select(build_services(settings), names, with_dependencies=False)
+    killed: dict[str, int | None] = {}
+    for svc in services:
+        pid = read_pid(svc.pid_file)
+        if pid is None or not is_ours(pid, svc.signature):
+            killed[svc.name] = None
+            continue
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        killed[svc.name] = pid
+        log.info("%s: killed (SIGKILL, pid %d)", svc.name, pid)
+    return killed
 
 
 def status(settings: Settings, names: Iterable[str] | None = None) -> list[ServiceStatus]:

@@ -131,6 +131,25 @@ def test_down_with_nothing_started_touches_nothing(settings: Settings) -> None:
     assert set(down(settings).values()) == {"none"}
 
 
+def test_kill_crashes_our_server_and_only_ours(settings: Settings) -> None:
+    """`stack kill` (fault drills) sends SIGKILL to the recorded server, as a crash would."""
+    from devstack.lifecycle import kill
+
+    (redis,) = [s for s in build_services(settings) if s.name == "redis"]
+    pid = spawn(["bash", "-c", f"sleep 60; : {redis.signature}"], redis.log_file,
+                redis.pid_file)
+    assert is_ours(pid, redis.signature)
+    assert kill(settings, ["redis"]) == {"redis": pid}
+    deadline = time.monotonic() + 5
+    while is_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not is_alive(pid)
+    assert kill(settings, ["redis"]) == {"redis": None}
+    result = CliRunner().invoke(app, ["kill", "redis"],
+                                env={"EXAMGATE_STACK__STATE_DIR": str(settings.stack.state_dir)})
+    assert result.exit_code == 1 and "not running as ours" in result.output
+
+
 # --- start-up failures are reported with the log ------------------------------------
 
 
