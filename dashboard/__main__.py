@@ -29,6 +29,7 @@ SERVE_EXAMPLE = (
     "  export EXAMGATE_CONSOLE_SESSION_SECRET=$(python -c 'import secrets; "
     "print(secrets.token_urlsafe(32))')\n\n"
     "  export EXAMGATE_CONSOLE_USERS='[{\"username\": \"pat\", \"role\": \"proctor\", "
+    "\"exams\": [\"MATH101-*\"], "
     "\"password_hash\": \"'$(python -m dashboard hash-password)'\"}]'\n\n"
     "  python -m dashboard serve --port 8080"
 )

@@ -77,8 +77,11 @@ class Console:
             self.desk.on_audit(record)
 
     def _context(self, user: User | None, extra: dict[str, Any]) -> dict[str, Any]:
-        return {"title": self.console.title, "user": user, "queue_size": len(self.desk.queue),
-                "alert_count": len(self.alerts), "review_state": self.desk.queue.state,
+        # The badges count the user's exams only; nobody logged in sees no numbers at all.
+        queued = self.desk.queue.count(user.sees_record) if user else 0
+        alerts = self.alerts.count(user.sees_record) if user else 0
+        return {"title": self.console.title, "user": user, "queue_size": queued,
+                "alert_count": alerts, "review_state": self.desk.queue.state,
                 "exam": "", "gate": "", **extra}
 
     def render(self, request: Request, name: str, user: User | None, status_code: int = 200,

@@ -20,6 +20,7 @@ LOGIN_FAILED = "login_failed"
 LOGOUT = "logout"
 FEEDBACK = "feedback"
 DISPUTE = "dispute"
+OUT_OF_SCOPE = "out_of_scope"  # a verdict or dispute refused: the decision is another exam's
 
 
 def audit_event(*, actor: str, role: str, action: str, target: str = "",

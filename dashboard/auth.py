@@ -11,7 +11,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -22,7 +22,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from . import audit
 from .ports import PublishError
-from .settings import ConsoleSettings
+from .settings import ConsoleSettings, ConsoleUser, exam_in_scope
 
 log = logging.getLogger("examgate.console.auth")
 
@@ -62,10 +62,26 @@ class User:
     username: str
     role: str
     display_name: str = ""
+    exams: tuple[str, ...] = ()  # shell patterns; none: no exam at all (fail closed)
+
+    @classmethod
+    def of(cls, configured: ConsoleUser) -> User:
+        """The logged-in form of a configured user, with their exams as configured now."""
+        return cls(configured.username, configured.role, configured.display_name,
+                   configured.exams)
 
     def can(self, permission: str) -> bool:
         """Whether this user's role grants ``permission`` (view, review, admin)."""
         return permission in PERMISSIONS.get(self.role, frozenset())
+
+    def sees(self, exam_id: str) -> bool:
+        """Whether this user may see and act on decisions of exam ``exam_id``."""
+        return exam_in_scope(self.exams, exam_id)
+
+    def sees_record(self, record: Mapping[str, Any]) -> bool:
+        """Whether a decision (or anything with an exam_id) is of one of this user's exams."""
+        exam = record.get("exam_id")
+        return isinstance(exam, str) and self.sees(exam)
 
     @property
     def shown_name(self) -> str:
@@ -193,7 +209,7 @@ class Authenticator:
                 return None
             if not verify_password(user.password_hash.get_secret_value(), password):
                 return None
-        return User(user.username, user.role, user.display_name)
+        return User.of(user)
 
     def from_session(self, session: dict[str, Any], now: float | None = None) -> User | None:
         """The user a session belongs to, if that user still exists with the same role and
@@ -212,7 +228,8 @@ class Authenticator:
         user = self._console.user(name)
         if user is None or user.role != role:
             return None
-        return User(user.username, user.role, user.display_name)
+        # The exams are read from the settings on every request, never from the cookie.
+        return User.of(user)
 
 
 class LoginRequired(Exception):

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 Record = dict[str, Any]
+Where = Callable[[Record], bool]
+"""Which records a reader may see (the user's exams): every query of the console takes one."""
 
 
 class RecentDecisions:
@@ -42,17 +44,24 @@ class RecentDecisions:
         with self._lock:
             return self._items.get(event_id)
 
-    def latest(self, exam: str = "", gate: str = "", limit: int = 200) -> list[Record]:
-        """Newest first, only those of ``exam`` and ``gate`` when given."""
+    def latest(self, where: Where, exam: str = "", gate: str = "", limit: int = 200
+               ) -> list[Record]:
+        """Newest first, only those ``where`` allows, and of ``exam`` and ``gate`` when given."""
         with self._lock:
             items = list(reversed(self._items.values()))
-        return [d for d in items if matches(d, exam, gate)][:limit]
+        return [d for d in items if where(d) and matches(d, exam, gate)][:limit]
 
-    def facets(self) -> tuple[list[str], list[str]]:
-        """The exams and gates seen among the recent decisions, for the filter pickers."""
+    def facets(self, where: Where) -> tuple[list[str], list[str]]:
+        """The exams and gates among the recent decisions ``where`` allows, for the pickers."""
+        with self._lock:
+            items = [d for d in self._items.values() if where(d)]
+        return (sorted({d["exam_id"] for d in items}), sorted({d["gate_id"] for d in items}))
+
+    def count(self, where: Where) -> int:
+        """How many of the decisions kept ``where`` allows."""
         with self._lock:
             items = list(self._items.values())
-        return (sorted({d["exam_id"] for d in items}), sorted({d["gate_id"] for d in items}))
+        return sum(1 for d in items if where(d))
 
     def __len__(self) -> int:
         with self._lock:

@@ -5,12 +5,17 @@ them only to the logged-in user a short-lived signed link was made for. Captured
 review frames and their burst frames are plain JPEGs in the frames bucket: the browser
 gets a short-lived presigned link to the object store, or (``frame_links = proxy``) the
 same kind of signed console link as the photos.
+
+Every console link names the exam of the decision it was made for, and is served only
+while that exam is one of the user's: a link is no way round per-exam authorisation.
+Presigned frame links are made only for the user's exams, and last ``frame_link_ttl_s``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -58,10 +63,10 @@ class ImageLinks:
         self._frame_mode = frame_mode
         self._max_photos = max_photos
 
-    def _console_link(self, kind: str, bucket: str, key: str, username: str,
+    def _console_link(self, kind: str, bucket: str, key: str, username: str, exam_id: str,
                       sha256: str = "") -> str:
         token = self._signer.dumps({"k": kind, "b": bucket, "o": key, "u": username,
-                                    "h": sha256})
+                                    "e": exam_id, "h": sha256})
         return f"/img/{token}"
 
     def frame(self, decision: dict[str, Any], username: str) -> Picture:
@@ -71,17 +76,18 @@ class ImageLinks:
             why = ("The frame could not be kept for review." if _keeps_frames(decision) else
                    "Only REVIEW decisions (and presentation attacks) keep the captured frame.")
             return Picture(None, why)
-        return self._frame_link(ref, username)
+        return self._frame_link(ref, username, decision["exam_id"])
 
     def burst(self, decision: dict[str, Any], username: str) -> list[Picture]:
         """The burst frames kept beside the frame (liveness evidence), linked exactly like
         the frame: same lifetime, same user, same checksum check when proxied."""
-        return [self._frame_link(ref, username) for ref in decision.get("review_burst") or []]
+        return [self._frame_link(ref, username, decision["exam_id"])
+                for ref in decision.get("review_burst") or []]
 
-    def _frame_link(self, ref: dict[str, Any], username: str) -> Picture:
+    def _frame_link(self, ref: dict[str, Any], username: str, exam_id: str) -> Picture:
         if self._frame_mode == "proxy":
             return Picture(self._console_link(FRAME, ref["bucket"], ref["key"], username,
-                                              ref["sha256"]))
+                                              exam_id, ref["sha256"]))
         try:
             return Picture(self._objects.presigned_url(
                 ref["bucket"], ref["key"], timedelta(seconds=self._frame_ttl_s)))
@@ -89,8 +95,9 @@ class ImageLinks:
             log.warning("images: cannot link frame %s: %s", ref["key"], exc)
             return Picture(None, "The object store cannot link the frame.")
 
-    def enrolled(self, student_id: str, username: str) -> list[Picture]:
-        """Links to the student's enrolled photos (at most ``max_photos``)."""
+    def enrolled(self, student_id: str, username: str, exam_id: str) -> list[Picture]:
+        """Links to the student's enrolled photos (at most ``max_photos``), for a card of
+        exam ``exam_id``."""
         try:
             keys = self._objects.keys(self._enrollment_bucket, f"students/{student_id}/")
         except ObjectStoreError as exc:
@@ -98,11 +105,13 @@ class ImageLinks:
             return [Picture(None, "The object store is unavailable.")]
         if not keys:
             return [Picture(None, "No enrolled photo for this student.")]
-        return [Picture(self._console_link(PHOTO, self._enrollment_bucket, k, username))
+        return [Picture(self._console_link(PHOTO, self._enrollment_bucket, k, username, exam_id))
                 for k in keys[:self._max_photos]]
 
-    def open(self, token: str, username: str) -> tuple[bytes, str]:
-        """The bytes and content type behind a console link made for ``username``."""
+    def open(self, token: str, username: str, sees: Callable[[str], bool]
+             ) -> tuple[bytes, str]:
+        """The bytes and content type behind a console link made for ``username``, while
+        ``sees`` still allows the link's exam."""
         try:
             claim, signed_at = self._signer.loads(token, return_timestamp=True)
         except BadSignature as exc:
@@ -112,6 +121,12 @@ class ImageLinks:
             raise ImageUnavailable("expired image link")
         if claim.get("u") != username:
             raise ImageUnavailable("this image link was made for someone else")
+        exam = claim.get("e")
+        # A link without an exam (made before exams were checked) is refused, not trusted.
+        if not isinstance(exam, str) or not sees(exam):
+            log.warning("images: %s was refused a link of exam %r (not one of theirs)",
+                        username, exam)
+            raise ImageUnavailable("this image is not of one of your exams")
         bucket, key = claim["b"], claim["o"]
         try:
             blob = self._objects.get(bucket, key)

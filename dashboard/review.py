@@ -18,7 +18,7 @@ from examgate.core import events
 from examgate.core.settings import TopicSettings
 
 from . import audit
-from .feed import Broadcaster, Message, RecentDecisions, matches
+from .feed import Broadcaster, Message, RecentDecisions, Where, matches
 from .ports import EventSink, Outgoing
 
 Record = dict[str, Any]
@@ -33,6 +33,14 @@ class ReviewError(ValueError):
     def __init__(self, message: str, status: int = 409) -> None:
         super().__init__(message)
         self.status = status
+
+
+class OutOfScope(ReviewError):
+    """The decision is of an exam the acting user may not see (their ``exams``)."""
+
+    def __init__(self, decision: Record) -> None:
+        super().__init__("This decision is not of one of your exams.", 403)
+        self.exam_id = str(decision.get("exam_id", ""))
 
 
 @dataclass(frozen=True)
@@ -149,12 +157,19 @@ class ReviewQueue:
         with self._lock:
             return self._items.get(decision_id)
 
-    def items(self, exam: str = "", gate: str = "") -> list[QueueItem]:
-        """Queued items of ``exam`` and ``gate`` (all when empty), oldest decision first."""
+    def items(self, where: Where, exam: str = "", gate: str = "") -> list[QueueItem]:
+        """Queued items ``where`` allows, of ``exam`` and ``gate`` (all when empty), oldest
+        decision first."""
         with self._lock:
             items = list(self._items.values())
-        return sorted((i for i in items if matches(i.decision, exam, gate)),
+        return sorted((i for i in items if where(i.decision) and matches(i.decision, exam, gate)),
                       key=lambda i: i.decision["decided_at"])
+
+    def count(self, where: Where) -> int:
+        """How many queued items ``where`` allows."""
+        with self._lock:
+            items = list(self._items.values())
+        return sum(1 for i in items if where(i.decision))
 
     def state(self, decision_id: str) -> str:
         """``queued``, ``resolved`` (a verdict exists) or empty, for the live table."""
@@ -192,8 +207,9 @@ class ReviewDesk:
         self._topics = topics
 
     def submit_verdict(self, *, actor: str, role: str, decision_id: str, verdict: str,
-                       comment: str = "") -> Record:
-        """Publish a Feedback (key: the decision id) and its audit record; the Feedback."""
+                       may_act: Where, comment: str = "") -> Record:
+        """Publish a Feedback (key: the decision id) and its audit record; the Feedback.
+        OutOfScope when ``may_act`` refuses the decision (another exam's)."""
         if verdict not in VERDICTS:
             raise ReviewError(f"unknown verdict {verdict!r}", 400)
         comment = comment.strip()[:MAX_COMMENT]
@@ -201,6 +217,10 @@ class ReviewDesk:
         if item is None:
             raise ReviewError("This decision is not in the review queue any more: someone "
                               "already gave a verdict on it.")
+        # Checked on the claimed item itself, so no decision can slip in between check and use.
+        if not may_act(item.decision):
+            self.queue.release(item, resolved=False)
+            raise OutOfScope(item.decision)
         feedback = events.feedback(decision_event_id=decision_id, verdict=verdict,
                                    reviewer_id=actor, comment=comment or None)
         d = item.decision
@@ -219,12 +239,16 @@ class ReviewDesk:
         self.hub.publish(_queue_message("remove", item, len(self.queue)))
         return feedback
 
-    def dispute(self, *, actor: str, role: str, decision_id: str, note: str = "") -> QueueItem:
-        """Put a REJECT decision in the queue; the audit record is the dispute's durable form."""
+    def dispute(self, *, actor: str, role: str, decision_id: str, may_act: Where,
+                note: str = "") -> QueueItem:
+        """Put a REJECT decision in the queue; the audit record is the dispute's durable form.
+        OutOfScope when ``may_act`` refuses the decision (another exam's)."""
         decision = self.recent.get(decision_id)
         if decision is None:
             raise ReviewError("That decision is no longer in the console's recent decisions.",
                               404)
+        if not may_act(decision):
+            raise OutOfScope(decision)
         if decision["outcome"] != "REJECT":
             raise ReviewError("Only REJECT decisions can be disputed.", 400)
         if self.queue.is_resolved(decision_id):

@@ -27,6 +27,10 @@ def serve(host: str = "127.0.0.1", port: int = 8080, *, config: str | Path | Non
     if not console.users:
         log.warning("console: no users are configured, so nobody can log in; set "
                     "EXAMGATE_CONSOLE_USERS or users: in the console settings file")
+    unscoped = [u.username for u in console.users if not u.exams]
+    if unscoped:
+        log.warning("console: %s can log in but see no exam (no exams configured); give "
+                    "each user exams (shell patterns, \"*\" for every exam)", ", ".join(unscoped))
     app = create_app(settings, console, console_ports(settings, console.lookback_hours))
     log.info("console: listening on http://%s:%d", host, port)
     # Open event streams would otherwise hold a shutdown until every browser goes away.

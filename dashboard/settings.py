@@ -3,16 +3,18 @@
 Read once by :func:`load_console_settings` from ``EXAMGATE_CONSOLE_*`` environment
 variables and an optional YAML or TOML file named by ``EXAMGATE_CONSOLE_CONFIG``
 (environment wins). Users are a JSON list in ``EXAMGATE_CONSOLE_USERS`` or a
-``users:`` list in the file; make a password hash with ``python -m dashboard
-hash-password``. Unknown keys, in the file or as ``EXAMGATE_CONSOLE_*`` variables,
-are an error.
+``users:`` list in the file, each with the exams they may see (none: nothing); make a
+password hash with ``python -m dashboard hash-password``. Unknown keys, in the file or
+as ``EXAMGATE_CONSOLE_*`` variables, are an error.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -31,10 +33,17 @@ from examgate.core.settings import EnvOverFileSettings, SettingsError, read_sett
 ENV_PREFIX = "EXAMGATE_CONSOLE_"
 CONFIG_ENV = ENV_PREFIX + "CONFIG"
 Role = Literal["proctor", "admin"]
+ExamPattern = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class ConsoleSettingsError(ValueError):
     """The console's settings file or environment is invalid."""
+
+
+def exam_in_scope(patterns: Iterable[str], exam_id: str) -> bool:
+    """Whether ``exam_id`` matches one of the shell ``patterns`` (case-sensitive, like
+    ``checkin.exam_gates``); no patterns match nothing."""
+    return any(fnmatch.fnmatchcase(exam_id, p) for p in patterns)
 
 
 class ConsoleUser(BaseModel):
@@ -49,6 +58,18 @@ class ConsoleUser(BaseModel):
     password_hash: SecretStr = Field(description="Argon2 hash from `python -m dashboard "
                                                  "hash-password`; never the password itself.")
     display_name: str = Field("", max_length=80, description="Shown in the header.")
+    exams: tuple[ExamPattern, ...] = Field(
+        (), description="The exams this user may see and act on: exam ids as shell patterns "
+                        "(case-sensitive), e.g. [\"MATH101-*\", \"PHYS2*\"]; [\"*\"] is every "
+                        "exam (the exam office). Without any the user sees NOTHING: a "
+                        "forgotten setting must hide other exams' students, not show them. "
+                        "Each page, the stream, every image link and every verdict or "
+                        "dispute is checked against it; the role says what a user may do, "
+                        "this says to which exams.")
+
+    def sees(self, exam_id: str) -> bool:
+        """Whether this user may see and act on decisions of exam ``exam_id``."""
+        return exam_in_scope(self.exams, exam_id)
 
     @field_validator("password_hash")
     @classmethod

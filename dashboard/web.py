@@ -15,12 +15,12 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
-from . import present
+from . import audit, present
 from .auth import User, check_csrf, csrf_token, require
 from .feed import Message, Subscription, is_alert, matches, sse_json, sse_stream
 from .images import ImageUnavailable
 from .ports import PublishError
-from .review import VERDICTS, QueueItem, ReviewError
+from .review import VERDICTS, OutOfScope, QueueItem, ReviewError
 
 log = logging.getLogger("examgate.console.web")
 
@@ -45,6 +45,32 @@ def _flash(request: Request, kind: str, text: str) -> None:
     request.session["flash"] = [kind, text]
 
 
+def _out_of_scope(request: Request, user: User, action: str, decision_id: str,
+                  exc: OutOfScope) -> Response:
+    """403 for an action on a decision of an exam the user is not assigned to; audited."""
+    console = request.app.state.console
+    log.warning("authz: %s (%s) was refused a %s on %s: exam %s is not one of theirs",
+                user.username, user.role, action, decision_id, exc.exam_id)
+    try:
+        console.auditor.record(actor=user.username, role=user.role, action=audit.OUT_OF_SCOPE,
+                               target=decision_id, detail=f"{action} exam={exc.exam_id}")
+    except PublishError as err:  # the refusal stands either way; only its record is lost
+        log.error("authz: could not audit the refusal of %s: %s", user.username, err)
+    return console.render(request, "error.html", user, status_code=403,
+                          heading="Not one of your exams",
+                          message="This decision is of an exam you are not assigned to, so "
+                                  "nothing was recorded. The exam office assigns exams.")
+
+
+def _hidden(user: User, kind: str, d: dict[str, Any]) -> bool:
+    """Whether ``d`` is of an exam the user may not see (asked for by id: worth a log line)."""
+    if user.sees_record(d):
+        return False
+    log.warning("authz: %s asked for %s %s of exam %s, not one of theirs", user.username,
+                kind, d["event_id"], d["exam_id"])
+    return True
+
+
 def evidence(request: Request, d: dict[str, Any], user: User) -> dict[str, Any]:
     """What a proctor looks at for one decision: the captured frame and its burst, the
     enrolled photos, the scores and the liveness evidence."""
@@ -53,7 +79,7 @@ def evidence(request: Request, d: dict[str, Any], user: User) -> dict[str, Any]:
         "d": d, "item": None,
         "frame": console.links.frame(d, user.username),
         "burst": console.links.burst(d, user.username),
-        "photos": console.links.enrolled(d["claimed_student_id"], user.username),
+        "photos": console.links.enrolled(d["claimed_student_id"], user.username, d["exam_id"]),
         "quality": present.quality_rows(d.get("quality")),
         "failed": present.failed_checks(d.get("quality")),
         "scale": present.score_scale(d.get("similarity"), d.get("thresholds")),
@@ -76,10 +102,10 @@ def home() -> Response:
 def live(request: Request, user: Viewer, exam: Exam = "", gate: Gate = "") -> Response:
     """Decisions as they happen, newest first."""
     console = request.app.state.console
-    exams, gates = console.recent.facets()
+    exams, gates = console.recent.facets(user.sees_record)
     return console.render(request, "live.html", user, page="live", exam=exam, gate=gate,
                           exams=exams, gates=gates,
-                          decisions=console.recent.latest(exam, gate))
+                          decisions=console.recent.latest(user.sees_record, exam, gate))
 
 
 @router.get("/live/rows")
@@ -87,15 +113,16 @@ def live_rows(request: Request, user: Viewer, exam: Exam = "", gate: Gate = "") 
     """The live table's rows alone (the script reloads them after a reconnect)."""
     console = request.app.state.console
     return console.render(request, "_rows.html", user, exam=exam, gate=gate,
-                          decisions=console.recent.latest(exam, gate))
+                          decisions=console.recent.latest(user.sees_record, exam, gate))
 
 
 @router.get("/review")
 def review(request: Request, user: Viewer, exam: Exam = "", gate: Gate = "") -> Response:
     """The queue: captured frame beside the enrolled photo, and the verdict buttons."""
     console = request.app.state.console
-    exams, gates = console.recent.facets()
-    cards = [card(request, i, user) for i in console.desk.queue.items(exam, gate)]
+    exams, gates = console.recent.facets(user.sees_record)
+    cards = [card(request, i, user)
+             for i in console.desk.queue.items(user.sees_record, exam, gate)]
     return console.render(request, "review.html", user, page="review", exam=exam, gate=gate,
                           exams=exams, gates=gates, cards=cards)
 
@@ -104,7 +131,8 @@ def review(request: Request, user: Viewer, exam: Exam = "", gate: Gate = "") -> 
 def review_items(request: Request, user: Viewer, exam: Exam = "", gate: Gate = "") -> Response:
     """Every card of the queue alone (the script reloads them after a reconnect)."""
     console = request.app.state.console
-    cards = [card(request, i, user) for i in console.desk.queue.items(exam, gate)]
+    cards = [card(request, i, user)
+             for i in console.desk.queue.items(user.sees_record, exam, gate)]
     return console.render(request, "_cards.html", user, exam=exam, gate=gate, cards=cards)
 
 
@@ -114,7 +142,8 @@ def review_item(request: Request, decision_id: str, user: Viewer, exam: Exam = "
     """One card, with fresh image links (the script adds it when the queue grows)."""
     console = request.app.state.console
     item = console.desk.queue.get(decision_id)
-    if item is None:
+    # Another exam's item answers like an unknown one: ids cannot be probed for existence.
+    if item is None or _hidden(user, "review item", item.decision):
         return Response(status_code=404)
     return console.render(request, "_card.html", user, exam=exam, gate=gate,
                           c=card(request, item, user))
@@ -132,7 +161,10 @@ def verdict(request: Request, decision_id: str, user: Reviewer,
     item = console.desk.queue.get(decision_id)
     try:
         console.desk.submit_verdict(actor=user.username, role=user.role,
-                                    decision_id=decision_id, verdict=verdict, comment=comment)
+                                    decision_id=decision_id, verdict=verdict,
+                                    may_act=user.sees_record, comment=comment)
+    except OutOfScope as exc:
+        return _out_of_scope(request, user, "verdict", decision_id, exc)
     except ReviewError as exc:
         _flash(request, "error", str(exc))
     except PublishError as exc:
@@ -157,7 +189,10 @@ def dispute(request: Request, decision_id: str, user: Reviewer,
     check_csrf(request, csrf)
     try:
         item = console.desk.dispute(actor=user.username, role=user.role,
-                                    decision_id=decision_id, note=note)
+                                    decision_id=decision_id, may_act=user.sees_record,
+                                    note=note)
+    except OutOfScope as exc:
+        return _out_of_scope(request, user, "dispute", decision_id, exc)
     except ReviewError as exc:
         _flash(request, "error", str(exc))
     except PublishError as exc:
@@ -179,9 +214,9 @@ ALERTS_SHOWN = 50  # each card lists enrolled photos in the object store: keep t
 def alerts(request: Request, user: Viewer, exam: Exam = "", gate: Gate = "") -> Response:
     """Presentation attacks, newest first, each with its frames and liveness evidence."""
     console = request.app.state.console
-    exams, gates = console.recent.facets()
-    cards = [evidence(request, d, user)
-             for d in console.alerts.latest(exam, gate, limit=ALERTS_SHOWN)]
+    exams, gates = console.recent.facets(user.sees_record)
+    cards = [evidence(request, d, user) for d in
+             console.alerts.latest(user.sees_record, exam, gate, limit=ALERTS_SHOWN)]
     return console.render(request, "alerts.html", user, page="alerts", exam=exam, gate=gate,
                           exams=exams, gates=gates, cards=cards)
 
@@ -190,8 +225,8 @@ def alerts(request: Request, user: Viewer, exam: Exam = "", gate: Gate = "") -> 
 def alert_items(request: Request, user: Viewer, exam: Exam = "", gate: Gate = "") -> Response:
     """Every alert card alone (the script reloads them after a reconnect)."""
     console = request.app.state.console
-    cards = [evidence(request, d, user)
-             for d in console.alerts.latest(exam, gate, limit=ALERTS_SHOWN)]
+    cards = [evidence(request, d, user) for d in
+             console.alerts.latest(user.sees_record, exam, gate, limit=ALERTS_SHOWN)]
     return console.render(request, "_alerts.html", user, exam=exam, gate=gate, cards=cards)
 
 
@@ -201,7 +236,7 @@ def alert_item(request: Request, decision_id: str, user: Viewer, exam: Exam = ""
     """One alert card, with fresh image links (the script adds it when an attack comes in)."""
     console = request.app.state.console
     d = console.alerts.get(decision_id)
-    if d is None:
+    if d is None or _hidden(user, "alert", d):
         return Response(status_code=404)
     return console.render(request, "_alert.html", user, exam=exam, gate=gate,
                           c=evidence(request, d, user))
@@ -209,9 +244,11 @@ def alert_item(request: Request, decision_id: str, user: Viewer, exam: Exam = ""
 
 @router.get("/img/{token}")
 def image(request: Request, token: str, user: Viewer) -> Response:
-    """An enrolled photo (decrypted here) or a proxied frame, for the user it was linked for."""
+    """An enrolled photo (decrypted here) or a proxied frame, for the user it was linked for,
+    while its exam is one of theirs."""
     try:
-        data, content_type = request.app.state.console.links.open(token, user.username)
+        data, content_type = request.app.state.console.links.open(token, user.username,
+                                                                  user.sees)
     except ImageUnavailable as exc:
         return Response(str(exc), status_code=404, media_type="text/plain")
     return Response(data, media_type=content_type,
@@ -228,16 +265,7 @@ async def stream(request: Request, user: Viewer, exam: Exam = "",
     sub = console.hub.subscribe()
 
     def render(message: Message) -> str | None:
-        if not matches(message.data, exam, gate):
-            return None
-        if message.kind == "decision":
-            row = console.fragment("_row.html", user=user, csrf=token, d=message.data,
-                                   exam=exam, gate=gate)
-            payload: dict[str, Any] = {"event_id": message.data["event_id"], "row": row}
-            if is_alert(message.data):
-                payload.update(alert=True, alerts=len(console.alerts))
-            return sse_json(payload)
-        return sse_json(message.data)
+        return stream_event(console, user, message, exam=exam, gate=gate, csrf=token)
 
     def still_valid() -> bool:
         return console.auth.from_session(request.session) is not None
@@ -251,6 +279,23 @@ async def stream(request: Request, user: Viewer, exam: Exam = "",
 
     return StreamingResponse(body(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+def stream_event(console: Any, user: User, message: Message, *, exam: str, gate: str,
+                 csrf: str) -> str | None:
+    """A stream message as ``user``'s SSE data; None when it is another exam's (whatever the
+    filter asks for) or outside the page's ``exam`` and ``gate``."""
+    data = message.data
+    if not user.sees_record(data) or not matches(data, exam, gate):
+        return None
+    if message.kind == "decision":
+        row = console.fragment("_row.html", user=user, csrf=csrf, d=data, exam=exam, gate=gate)
+        payload: dict[str, Any] = {"event_id": data["event_id"], "row": row}
+        if is_alert(data):
+            payload.update(alert=True, alerts=console.alerts.count(user.sees_record))
+        return sse_json(payload)
+    # The queue's size as this user counts it: how busy other exams are is not theirs to see.
+    return sse_json({**data, "size": console.desk.queue.count(user.sees_record)})
 
 
 async def _while_valid(sub: Subscription, render: Callable[[Message], str | None],
@@ -267,11 +312,12 @@ async def _while_valid(sub: Subscription, render: Callable[[Message], str | None
 
 @router.get("/admin")
 def admin(request: Request, user: Admin) -> Response:
-    """Users and settings, secrets left out."""
+    """Users (with their exams) and settings, secrets left out; the feed's totals count
+    every exam (numbers only, no decision is shown)."""
     console = request.app.state.console
     return console.render(request, "admin.html", user, page="admin", users=console.console.users,
                           feed=console.ports.source, streams=len(console.hub),
-                          queue_size=len(console.desk.queue), recent_size=len(console.recent),
+                          total_queued=len(console.desk.queue), recent_size=len(console.recent),
                           verdicts=VERDICTS)
 
 

@@ -308,7 +308,9 @@ def test_dev_console_users_load(rendered: dict[str, list[Doc]],
     monkeypatch.setenv("EXAMGATE_CONSOLE_USERS", base64.b64decode(secret["data"]["users"]).decode())
     monkeypatch.setenv("EXAMGATE_CONSOLE_SESSION_SECRET",
                        base64.b64decode(secret["data"]["session-secret"]).decode())
-    assert [u.username for u in load_console_settings().users] == ["dev-proctor"]
+    # The development proctor sees every exam explicitly; the settings' default is none.
+    assert [(u.username, u.exams) for u in load_console_settings().users] == [
+        ("dev-proctor", ("*",))]
 
 
 def test_container_commands_use_existing_cli_options(rendered: dict[str, list[Doc]]) -> None:

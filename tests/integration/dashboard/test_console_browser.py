@@ -92,8 +92,9 @@ def console_world(stack: Settings) -> Iterator[dict[str, Any]]:
     topics = Topics.from_settings(settings.kafka.topics)
     created = ensure_topics(settings.kafka, [topics.decisions, topics.feedback, topics.audit])
     console = ConsoleSettings(
+        # pat proctors MATH101, the exam of every decision here (without exams: none shown).
         users=(ConsoleUser(username="pat", role="proctor", password_hash=hash_password(PASSWORD),
-                           display_name="Pat Novak"),),
+                           display_name="Pat Novak", exams=("MATH101",)),),
         session_secret=secrets.token_urlsafe(32), timezone="Europe/Prague")
     ports = console_ports(settings, console.lookback_hours)
     port = _free_port()

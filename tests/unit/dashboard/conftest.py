@@ -23,7 +23,7 @@ from examgate.core.crypto import Sealer
 from examgate.core.ports import ObjectStoreError
 from examgate.core.settings import Settings
 
-PASSWORDS = {"pat": "pat-proctor-pw", "ada": "ada-admin-pw"}
+PASSWORDS = {"pat": "pat-proctor-pw", "ada": "ada-admin-pw", "nia": "nia-no-exams-pw"}
 KEY_B64 = base64.b64encode(b"k" * 32).decode()
 
 
@@ -35,10 +35,12 @@ def password_hashes() -> dict[str, str]:
 
 @pytest.fixture
 def console_settings(password_hashes: dict[str, str]) -> ConsoleSettings:
-    """A proctor (pat) and an admin (ada)."""
+    """A proctor (pat) and an admin (ada), both of every exam; nia, a proctor of none."""
     users = (ConsoleUser(username="pat", role="proctor", password_hash=password_hashes["pat"],
-                         display_name="Pat Proctor"),
-             ConsoleUser(username="ada", role="admin", password_hash=password_hashes["ada"]))
+                         display_name="Pat Proctor", exams=("*",)),
+             ConsoleUser(username="ada", role="admin", password_hash=password_hashes["ada"],
+                         exams=("*",)),
+             ConsoleUser(username="nia", role="proctor", password_hash=password_hashes["nia"]))
     return ConsoleSettings(users=users, session_secret="s" * 40)
 
 
@@ -93,7 +95,7 @@ def passwords() -> dict[str, str]:
 
 @pytest.fixture
 def login(client: TestClient) -> Callable[[str], TestClient]:
-    """Log ``client`` in as pat or ada."""
+    """Log ``client`` in as pat, ada or nia."""
 
     def do(username: str = "pat") -> TestClient:
         page = client.get("/login")

@@ -19,16 +19,21 @@ from examgate.core.settings import Settings
 MakeDecision = Callable[..., dict[str, Any]]
 
 
+def _every_exam(_record: object) -> bool:
+    """A reader of every exam (per-exam scopes are tested in test_console_exam_scopes.py)."""
+    return True
+
+
 def test_ring_keeps_the_newest(make_decision: MakeDecision) -> None:
     ring = RecentDecisions(3)
     ds = [make_decision("ACCEPT", gate=f"g{i % 2}") for i in range(5)]
     for d in ds:
         ring.add(d)
     assert len(ring) == 3
-    assert [d["event_id"] for d in ring.latest()] == [d["event_id"] for d in ds[:1:-1]]
+    assert [d["event_id"] for d in ring.latest(_every_exam)] == [d["event_id"] for d in ds[:1:-1]]
     assert ring.get(ds[0]["event_id"]) is None
-    assert [d["gate_id"] for d in ring.latest(gate="g0")] == ["g0", "g0"]
-    assert ring.facets() == (["exam-42"], ["g0", "g1"])
+    assert [d["gate_id"] for d in ring.latest(_every_exam, gate="g0")] == ["g0", "g0"]
+    assert ring.facets(_every_exam) == (["exam-42"], ["g0", "g1"])
 
 
 def test_a_repeated_decision_replaces_the_old_one(make_decision: MakeDecision) -> None:

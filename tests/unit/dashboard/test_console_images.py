@@ -18,6 +18,11 @@ from examgate.core.crypto import Sealer
 KEY = b"k" * 32
 
 
+def _every_exam(_exam_id: str) -> bool:
+    """A reader of every exam (per-exam scopes are tested in test_console_exam_scopes.py)."""
+    return True
+
+
 @pytest.fixture
 def store() -> MemoryObjectStore:
     return MemoryObjectStore()
@@ -38,12 +43,12 @@ def test_enrolled_photos_are_decrypted_for_their_user(store: MemoryObjectStore) 
         key = f"students/s1/e-{i}.jpg.enc"
         store.put("enr", key, Sealer(KEY).seal(f"photo {i}".encode(), key))
     links = _links(store)
-    pictures = links.enrolled("s1", "pat")
+    pictures = links.enrolled("s1", "pat", "exam-42")
     assert len(pictures) == 2  # max_photos
     token = _token(pictures[0].url)
-    assert links.open(token, "pat") == (b"photo 0", "image/jpeg")
+    assert links.open(token, "pat", _every_exam) == (b"photo 0", "image/jpeg")
     with pytest.raises(ImageUnavailable, match="someone else"):
-        links.open(token, "ada")
+        links.open(token, "ada", _every_exam)
 
 
 def test_a_photo_moved_to_another_key_does_not_decrypt(store: MemoryObjectStore) -> None:
@@ -51,7 +56,7 @@ def test_a_photo_moved_to_another_key_does_not_decrypt(store: MemoryObjectStore)
               Sealer(KEY).seal(b"other student", "students/s2/e-0.jpg.enc"))
     links = _links(store)
     with pytest.raises(ImageUnavailable):
-        links.open(_token(links.enrolled("s1", "pat")[0].url), "pat")
+        links.open(_token(links.enrolled("s1", "pat", "exam-42")[0].url), "pat", _every_exam)
 
 
 def test_proxied_frame_is_checked(store: MemoryObjectStore,
@@ -62,10 +67,10 @@ def test_proxied_frame_is_checked(store: MemoryObjectStore,
     store.put("frames", ref["key"], b"jpeg bytes")
     links = _links(store)
     token = _token(links.frame(d, "pat").url)
-    assert links.open(token, "pat")[0] == b"jpeg bytes"
+    assert links.open(token, "pat", _every_exam)[0] == b"jpeg bytes"
     store.put("frames", ref["key"], b"swapped")
     with pytest.raises(ImageUnavailable, match="checksum"):
-        links.open(token, "pat")
+        links.open(token, "pat", _every_exam)
 
 
 def test_links_expire(store: MemoryObjectStore, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -75,24 +80,25 @@ def test_links_expire(store: MemoryObjectStore, monkeypatch: pytest.MonkeyPatch)
     store.put("enr", key, Sealer(KEY).seal(b"p", key))
     links = _links(store, ttl=30)
     monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: int(time.time()) - 31)
-    token = _token(links.enrolled("s1", "pat")[0].url)
+    token = _token(links.enrolled("s1", "pat", "exam-42")[0].url)
     monkeypatch.undo()
     with pytest.raises(ImageUnavailable, match="expired"):
-        links.open(token, "pat")
+        links.open(token, "pat", _every_exam)
     with pytest.raises(ImageUnavailable):
-        links.open(token[:-2] + "xx", "pat")
+        links.open(token[:-2] + "xx", "pat", _every_exam)
 
 
 def test_missing_pictures_say_why(store: MemoryObjectStore,
                                   make_decision: Callable[..., dict[str, Any]]) -> None:
     links = _links(store, mode="presigned")
-    assert links.enrolled("nobody", "pat")[0].missing == "No enrolled photo for this student."
+    assert links.enrolled("nobody", "pat", "exam-42")[0].missing == \
+        "No enrolled photo for this student."
     reject = make_decision("REJECT", frame=False)
     assert "Only REVIEW decisions" in links.frame(reject, "pat").missing
     # MemoryObjectStore cannot presign: the card says so instead of breaking.
     assert links.frame(make_decision(), "pat").missing
     store.fail = True
-    assert links.enrolled("s1", "pat")[0].missing == "The object store is unavailable."
+    assert links.enrolled("s1", "pat", "exam-42")[0].missing == "The object store is unavailable."
 
 
 def test_score_scale_and_quality_rows() -> None:

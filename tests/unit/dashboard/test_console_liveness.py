@@ -27,6 +27,11 @@ from examgate.core.settings import Settings
 MakeDecision = Callable[..., dict[str, Any]]
 DECISIONS = "gate.decisions"
 
+
+def _every_exam(_exam_id: str) -> bool:
+    """A reader of every exam (per-exam scopes are tested in test_console_exam_scopes.py)."""
+    return True
+
 UNCERTAIN = {"verdict": "UNCERTAIN", "score": 0.55, "pass_threshold": 0.8,
              "attack_threshold": 0.3, "frames": 5, "single_frame": False,
              "signals": {"antispoof": 0.62, "motion_px": 1.4, "planarity": 0.93, "edges": 0.71,
@@ -160,12 +165,12 @@ def test_burst_links_are_checked_like_the_frame(store: MemoryObjectStore,
     (picture,) = links.burst(d, "pat")
     assert picture.url is not None
     token = picture.url.removeprefix("/img/")
-    assert links.open(token, "pat") == (b"burst 1", "image/jpeg")
+    assert links.open(token, "pat", _every_exam) == (b"burst 1", "image/jpeg")
     with pytest.raises(ImageUnavailable, match="someone else"):
-        links.open(token, "ada")
+        links.open(token, "ada", _every_exam)
     store.put(ref["bucket"], ref["key"], b"another picture")
     with pytest.raises(ImageUnavailable, match="checksum"):
-        links.open(token, "pat")
+        links.open(token, "pat", _every_exam)
     # Burst links last as long as frame links, not as long as photo links.
     from itsdangerous.timed import TimestampSigner
 
@@ -175,7 +180,7 @@ def test_burst_links_are_checked_like_the_frame(store: MemoryObjectStore,
     monkeypatch.undo()
     assert old is not None
     with pytest.raises(ImageUnavailable, match="expired"):
-        links.open(old.removeprefix("/img/"), "pat")
+        links.open(old.removeprefix("/img/"), "pat", _every_exam)
     assert links.burst(make_decision(), "pat") == []
 
 

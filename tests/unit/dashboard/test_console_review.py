@@ -21,6 +21,11 @@ from examgate.core.settings import Settings, TopicSettings
 MakeDecision = Callable[..., dict[str, Any]]
 
 
+def _every_exam(_record: object) -> bool:
+    """A reader of every exam (per-exam scopes are tested in test_console_exam_scopes.py)."""
+    return True
+
+
 @pytest.fixture
 def desk() -> ReviewDesk:
     sink = MemoryEventSink()
@@ -39,7 +44,7 @@ def test_only_review_decisions_are_queued(make_decision: MakeDecision) -> None:
     assert queue.offer(review) is not None
     assert queue.offer(review) is None  # a replayed decision is not queued twice
     assert queue.offer(accept) is None and queue.offer(reject) is None
-    assert [i.event_id for i in queue.items()] == [review["event_id"]]
+    assert [i.event_id for i in queue.items(_every_exam)] == [review["event_id"]]
 
 
 def test_feedback_removes_an_item_for_good(make_decision: MakeDecision) -> None:
@@ -81,9 +86,9 @@ def test_filters_and_order(make_decision: MakeDecision) -> None:
     first["decided_at"] -= timedelta(seconds=5)
     queue.offer(second)
     queue.offer(first)
-    assert [i.event_id for i in queue.items()] == [first["event_id"], second["event_id"]]
-    assert [i.event_id for i in queue.items(gate="g2")] == [second["event_id"]]
-    assert queue.items(exam="other", gate="g1") == []
+    assert [i.event_id for i in queue.items(_every_exam)] == [first["event_id"], second["event_id"]]
+    assert [i.event_id for i in queue.items(_every_exam, gate="g2")] == [second["event_id"]]
+    assert queue.items(_every_exam, exam="other", gate="g1") == []
 
 
 def test_verdict_publishes_feedback_and_audit(desk: ReviewDesk,
@@ -91,7 +96,8 @@ def test_verdict_publishes_feedback_and_audit(desk: ReviewDesk,
     d = make_decision()
     desk.on_decision(d)
     feedback = desk.submit_verdict(actor="pat", role="proctor", decision_id=d["event_id"],
-                                   verdict="SAME_PERSON", comment="  looks right ")
+                                   verdict="SAME_PERSON", comment="  looks right ",
+                                   may_act=_every_exam)
     sent = desk._sink.sent
     assert [(e.topic, e.key, e.name) for e in sent] == [
         ("gate.feedback", d["event_id"], "Feedback"), ("audit.events", "pat", "AuditEvent")]
@@ -101,7 +107,7 @@ def test_verdict_publishes_feedback_and_audit(desk: ReviewDesk,
     assert len(desk.queue) == 0
     with pytest.raises(ReviewError):  # a second verdict on the same item
         desk.submit_verdict(actor="ada", role="admin", decision_id=d["event_id"],
-                            verdict="UNSURE")
+                            verdict="UNSURE", may_act=_every_exam)
 
 
 def test_verdict_that_cannot_be_published_stays_queued(desk: ReviewDesk,
@@ -111,7 +117,7 @@ def test_verdict_that_cannot_be_published_stays_queued(desk: ReviewDesk,
     desk._sink.fail = True
     with pytest.raises(PublishError):
         desk.submit_verdict(actor="pat", role="proctor", decision_id=d["event_id"],
-                            verdict="DIFFERENT_PERSON")
+                            verdict="DIFFERENT_PERSON", may_act=_every_exam)
     assert desk.queue.get(d["event_id"]) is not None
 
 
@@ -120,7 +126,7 @@ def test_unknown_verdict_is_refused(desk: ReviewDesk, make_decision: MakeDecisio
     desk.on_decision(d)
     with pytest.raises(ReviewError):
         desk.submit_verdict(actor="pat", role="proctor", decision_id=d["event_id"],
-                            verdict="PROBABLY")
+                            verdict="PROBABLY", may_act=_every_exam)
     assert desk.queue.get(d["event_id"]) is not None
 
 
@@ -128,7 +134,7 @@ def test_dispute_is_audited_and_replayed(desk: ReviewDesk, make_decision: MakeDe
     reject = make_decision("REJECT", reason="NO_MATCH", frame=False)
     desk.on_decision(reject)
     item = desk.dispute(actor="pat", role="proctor", decision_id=reject["event_id"],
-                        note="ID card matches")
+                        note="ID card matches", may_act=_every_exam)
     assert item.disputed_by == "pat"
     record = desk._sink.of("AuditEvent")[0]
     assert (record["action"], record["target"]) == ("dispute", reject["event_id"])
@@ -147,9 +153,11 @@ def test_only_recent_rejections_can_be_disputed(desk: ReviewDesk,
     accept = make_decision("ACCEPT")
     desk.on_decision(accept)
     with pytest.raises(ReviewError):
-        desk.dispute(actor="pat", role="proctor", decision_id=accept["event_id"])
+        desk.dispute(actor="pat", role="proctor", decision_id=accept["event_id"],
+                     may_act=_every_exam)
     with pytest.raises(ReviewError) as err:
-        desk.dispute(actor="pat", role="proctor", decision_id="unknown")
+        desk.dispute(actor="pat", role="proctor", decision_id="unknown",
+                     may_act=_every_exam)
     assert err.value.status == 404
 
 
