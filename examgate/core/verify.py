@@ -278,8 +278,14 @@ class Verifier:
         liveness: dict[str, Any] | None = None
         gate_id = checkin["gate_id"]
         decider, shadow_model = self.models_for(gate_id)
+        unknown_id: str | None = None
         try:
             self.check_new(checkin["event_id"], source)
+        except EventLedgerError as exc:
+            # Decided without knowing whether it is a replay: never an ACCEPT (below), but
+            # looked at as usual, so that a proctor reviewing it sees the face.
+            unknown_id = f"the store of seen event ids is unreachable: {exc}"
+        try:
             if (stale := self.capture_problem(checkin["captured_at"])) is not None:
                 raise StaleCheckIn(stale)
             if (elsewhere := self.gate_check(checkin["exam_id"], gate_id)) is not None:
@@ -300,11 +306,6 @@ class Verifier:
                                        stage_ms, check)
             if shadow_model is not None:
                 shadow = self._shadow(shadow_model, frame, burst, checkin)
-        except DuplicateEvent:
-            raise
-        except EventLedgerError as exc:
-            verdict = policy.fail_closed("TEMPLATE_UNAVAILABLE",
-                                         f"the store of seen event ids is unreachable: {exc}")
         except StaleCheckIn as exc:
             verdict = policy.fail_closed("INVALID_EVENT", str(exc))
         except FrameRefused as exc:
@@ -314,6 +315,8 @@ class Verifier:
         except Exception as exc:  # noqa: BLE001 - any model failure must fail closed
             log.exception("verify: internal error on event %s", checkin.get("event_id"))
             verdict = policy.fail_closed("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+        if unknown_id is not None and verdict.outcome == policy.ACCEPT:
+            verdict = policy.fail_closed("TEMPLATE_UNAVAILABLE", unknown_id)
         review_ref, review_burst = None, []
         kept = verdict.outcome == policy.REVIEW or verdict.reason == "PRESENTATION_ATTACK"
         if kept and frame is not None:

@@ -48,6 +48,17 @@ def test_an_unreachable_ledger_never_lets_a_check_in_through(ledgered) -> None:
     d = verifier.verify(_checkin(b"genuine"), source="checkins[0]@1").decision
     assert (d["outcome"], d["reason"]) == ("REVIEW", "TEMPLATE_UNAVAILABLE")
     assert "seen" in d["reason_detail"]
+    # The proctor who reviews it still sees the face (bench chaos: with Redis killed, 109
+    # REVIEWs came without their frame when the ledger was asked before anything else).
+    assert d["review_frame"] is not None
+    assert d["similarity"] is not None
+
+
+def test_a_ledger_outage_leaves_other_outcomes_alone(ledgered) -> None:
+    verifier, ledger = ledgered
+    ledger.fail = True
+    d = verifier.verify(_checkin(b"impostor"), source="checkins[0]@2").decision
+    assert (d["outcome"], d["reason"]) == ("REJECT", "NO_MATCH")
 
 
 def test_the_ledger_forgets_after_its_time() -> None:
