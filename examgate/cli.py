@@ -146,6 +146,21 @@ def models_bootstrap(
     typer.echo(f"champion is version {version}")
 
 
+@models_app.command("keygen")
+def models_keygen() -> None:
+    """Print a new key pair for signing model versions: the private key goes into the
+    trainer's Secret (mlflow.signing_key), the public one into the servers'
+    mlflow.trusted_keys (the ConfigMap examgate-model-keys)."""
+    import base64
+    import os
+
+    from examgate.core.signing import ModelSigner
+
+    private = base64.b64encode(os.urandom(32)).decode()
+    typer.echo(f"signing-key (secret): {private}")
+    typer.echo(f"trusted-key (public): {ModelSigner.from_base64(private).public_key}")
+
+
 @models_app.command("list")
 def models_list() -> None:
     """Registered versions with their aliases and thresholds."""

@@ -7,6 +7,7 @@ from examgate.adapters.registry import ModelRegistry
 from examgate.adapters.templates import RedisEventLedger, RedisTemplateStore
 from examgate.core.crypto import Sealer
 from examgate.core.settings import Settings
+from examgate.core.signing import ModelSigner, ModelVerifier
 
 
 def sealer(settings: Settings) -> Sealer:
@@ -41,5 +42,10 @@ def object_store(settings: Settings) -> S3ObjectStore:
 
 def model_registry(settings: Settings) -> ModelRegistry:
     """The MLflow model registry with its local cache."""
-    return ModelRegistry(settings.mlflow.tracking_uri, settings.mlflow.registered_model,
-                         settings.stack.cache_dir / "models")
+    m = settings.mlflow
+    return ModelRegistry(
+        m.tracking_uri, m.registered_model, settings.stack.cache_dir / "models",
+        signer=ModelSigner.from_base64(m.signing_key.get_secret_value()) if m.signing_key
+        else None,
+        verifier=ModelVerifier(m.trusted_keys) if m.trusted_keys else None,
+        require_signature=m.require_signed_models or settings.environment == "production")

@@ -4,7 +4,8 @@ A version bundles the detector and embedder files, their SHA-256, the input
 spec and the decision thresholds calibrated for it. Serving code loads a
 version by alias (``champion``, ``challenger``) or number, through a local cache
 keyed by version and checked against the recorded hashes; never from a
-hard-coded path.
+hard-coded path. The spec is signed when registered and its signature checked on
+every load (:mod:`examgate.core.signing`), so the hashes it records can be trusted.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from typing import Any
 from examgate.adapters.mlflow import MlflowRun, mlflow_client
 from examgate.core.digest import sha256_file
 from examgate.core.policy import Thresholds
+from examgate.core.signing import ModelSigner, ModelVerifier, SignatureError
 
 log = logging.getLogger("examgate.registry")
 SPEC_FILE = "examgate-model.json"
+SIGNATURE_FILE = "examgate-model.sig"
 ARTIFACT_DIR = "face-model"
 
 
@@ -48,6 +51,33 @@ def files_spec(files: dict[str, Path]) -> dict[str, dict[str, str]]:
     return {role: {"name": p.name, "sha256": sha256_file(p)} for role, p in files.items()}
 
 
+def check_signature(folder: Path, verifier: ModelVerifier | None, *, require: bool,
+                    what: str) -> None:
+    """Raise RegistryError unless the spec in ``folder`` carries a trusted key's signature.
+
+    A signature that does not verify is refused whatever ``require`` says (the spec was
+    changed); an unsigned spec is refused only when ``require`` (production), and logged
+    otherwise (versions registered before signing).
+    """
+    sig_path = folder / SIGNATURE_FILE
+    if not sig_path.is_file():
+        if require:
+            raise RegistryError(f"{what} is not signed; this deployment serves only signed "
+                                "versions (register it again with mlflow.signing_key set)")
+        log.warning("%s is not signed: its hashes and thresholds are not protected against "
+                    "tampering (production refuses it)", what)
+        return
+    if verifier is None:
+        if require:
+            raise RegistryError(f"{what} is signed but no trusted key is configured "
+                                "(mlflow.trusted_keys)")
+        return
+    try:
+        verifier.verify((folder / SPEC_FILE).read_bytes(), json.loads(sig_path.read_text()))
+    except (SignatureError, ValueError) as exc:
+        raise RegistryError(f"{what}: refused, its signature fails: {exc}") from exc
+
+
 def _thresholds_from(spec: dict[str, Any]) -> Thresholds:
     return Thresholds(**spec["thresholds"])
 
@@ -55,11 +85,16 @@ def _thresholds_from(spec: dict[str, Any]) -> Thresholds:
 class ModelRegistry:
     """Registers and loads face models in an MLflow model registry."""
 
-    def __init__(self, tracking_uri: str, model_name: str, cache_dir: Path) -> None:
+    def __init__(self, tracking_uri: str, model_name: str, cache_dir: Path, *,
+                 signer: ModelSigner | None = None, verifier: ModelVerifier | None = None,
+                 require_signature: bool = False) -> None:
         self.tracking_uri = tracking_uri
         self.model_name = model_name
         self.cache_dir = Path(cache_dir)
         self.client = mlflow_client(tracking_uri)
+        self.signer = signer  # None: versions are registered unsigned
+        self.verifier = verifier
+        self.require_signature = require_signature
 
     def register(self, *, detector: str, embedder: str, files: dict[str, Path],
                  thresholds: Thresholds, spec: dict[str, Any], experiment: str,
@@ -79,7 +114,10 @@ class ModelRegistry:
             bundle.mkdir()
             for p in files.values():
                 shutil.copy2(p, bundle / p.name)
-            (bundle / SPEC_FILE).write_text(json.dumps(full_spec, indent=2))
+            spec_bytes = json.dumps(full_spec, indent=2).encode()
+            (bundle / SPEC_FILE).write_bytes(spec_bytes)
+            if self.signer is not None:
+                (bundle / SIGNATURE_FILE).write_text(json.dumps(self.signer.sign(spec_bytes)))
             run.params({"detector": detector, "embedder": embedder})
             run.metrics({f"threshold_{k}": float(v) for k, v in thresholds.as_record().items()})
             run.metrics(metrics or {})
@@ -141,6 +179,12 @@ class ModelRegistry:
                     shutil.move(str(got), target)
             except Exception as exc:  # noqa: BLE001
                 raise RegistryError(f"cannot download {self.model_name} v{version}: {exc}") from exc
+        try:
+            check_signature(target, self.verifier, require=self.require_signature,
+                            what=f"{self.model_name} v{version}")
+        except RegistryError:
+            shutil.rmtree(target, ignore_errors=True)  # the next load downloads it afresh
+            raise
         spec = json.loads(spec_path.read_text())
         files = {}
         for role, meta in spec["files"].items():

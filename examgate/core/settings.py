@@ -33,6 +33,8 @@ from pydantic_settings import (
 from examgate.core.checkin_settings import CheckInSettings as CheckInSettings
 from examgate.core.liveness_settings import LivenessSettings as LivenessSettings
 from examgate.core.paths import user_cache_dir
+from examgate.core.registry_settings import MlflowSettings as MlflowSettings
+from examgate.core.signing import DEV_MODEL_SIGNING_KEY, DEV_MODEL_VERIFY_KEY
 
 # Public development defaults: they let a laptop stack start with no set-up, and
 # `environment: production` refuses them.
@@ -147,14 +149,6 @@ class ObjectStoreSettings(Section):
         """Every bucket the system writes to."""
         return [self.bucket_enrollment, self.bucket_frames, self.bucket_training,
                 self.bucket_models, self.bucket_mlflow]
-
-
-class MlflowSettings(Section):
-    """The experiment tracker and model registry."""
-
-    tracking_uri: str = "http://127.0.0.1:5000"
-    registered_model: str = "examgate-face"
-    experiment: str = "examgate"
 
 
 class StackSettings(Section):
@@ -332,7 +326,10 @@ class Settings(EnvOverFileSettings):
         public = [name for name, value, dev in (
             ("template_key", self.template_key, DEV_TEMPLATE_KEY),
             ("object_store.secret_key", self.object_store.secret_key, DEV_OBJECT_STORE_SECRET),
-        ) if value.get_secret_value() == dev]
+            ("mlflow.signing_key", self.mlflow.signing_key, DEV_MODEL_SIGNING_KEY),
+        ) if value is not None and value.get_secret_value() == dev]
+        if DEV_MODEL_VERIFY_KEY in self.mlflow.trusted_keys:
+            public.append("mlflow.trusted_keys")
         if public:
             raise ValueError(f"production refuses the public development value of "
                              f"{', '.join(public)}: set your own (from a secret store)")

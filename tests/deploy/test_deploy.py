@@ -293,7 +293,12 @@ def test_config_map_is_valid_settings(rendered: dict[str, list[Doc]], build: str
         # production refuses to start (tests/unit/test_settings.py).
         monkeypatch.setenv("EXAMGATE_TEMPLATE_KEY", "c3RhbmQtaW4ta2V5LW9mLTMyLWJ5dGVzLWxvbmchISE=")
         monkeypatch.setenv("EXAMGATE_OBJECT_STORE__SECRET_KEY", "stand-in-from-a-secret")
+        # ... and the model keys from the ConfigMap examgate-model-keys.
+        monkeypatch.setenv("EXAMGATE_MLFLOW__TRUSTED_KEYS",
+                           '["c3RhbmQtaW4tcHVibGljLWtleS0zMi1ieXRlcyEhISE="]')
     s = load_settings()
+    if s.environment == "production":
+        assert s.mlflow.signing_key is None, "a production server holds the model signing key"
     assert s.kafka.topics.partitions == int(data["EXAMGATE_KAFKA__TOPICS__PARTITIONS"])
     assert s.kafka.bootstrap_servers == data["EXAMGATE_KAFKA__BOOTSTRAP_SERVERS"]
 

@@ -292,3 +292,29 @@ def test_policies_stay_narrow() -> None:
     assert not any("examgate-enrollment" in r for r in resources("examgate-processor-verify"))
     assert resources("examgate-mlflow") == {"arn:aws:s3:::examgate-mlflow",
                                             "arn:aws:s3:::examgate-mlflow/*"}
+
+
+def _env(spec: Doc, name: str) -> Doc | None:
+    return next((e for c in spec["containers"] for e in c.get("env", []) if e["name"] == name),
+                None)
+
+
+@pytest.mark.parametrize("build", list(BUILDS))
+def test_only_the_trainer_holds_the_model_signing_key(rendered: dict[str, list[Doc]],
+                                                      build: str) -> None:
+    """Model versions are signed by the job that registers them and checked by those that
+    serve them (review finding 5): the servers get public keys only."""
+    docs = rendered[build]
+    workloads = _workloads(docs)
+    signers = {w for w, spec in workloads.items() if _env(spec, "EXAMGATE_MLFLOW__SIGNING_KEY")}
+    assert signers == {"Job/trainer"}
+    assert (_env(workloads["Job/trainer"], "EXAMGATE_MLFLOW__SIGNING_KEY")["valueFrom"]
+            ["secretKeyRef"]["name"]) == "examgate-model-signing-key"
+    for name in ("Deployment/processor-verify", "Deployment/processor-enroll", "Job/trainer"):
+        keys = _env(workloads[name], "EXAMGATE_MLFLOW__TRUSTED_KEYS")
+        assert keys and keys["valueFrom"]["configMapKeyRef"]["name"] == "examgate-model-keys"
+    if build == "production":
+        config = next(d for d in docs if d["kind"] == "ConfigMap"
+                      and d["metadata"]["name"] == "examgate-config")["data"]
+        # envFrom gives every server this: an empty key, so a server never signs.
+        assert config["EXAMGATE_MLFLOW__SIGNING_KEY"] == ""

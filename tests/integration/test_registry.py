@@ -104,3 +104,42 @@ def test_a_cache_shared_with_another_registry_never_serves_its_files(stack: Sett
     spec_file.write_text(json.dumps(spec))
     shared = type(registry)(stack.mlflow.tracking_uri, name, tmp_path / "b")
     assert "liveness" in shared.load(version).spec
+
+
+def test_a_signed_version_is_served_and_a_tampered_one_never(stack: Settings,
+                                                             tmp_path) -> None:
+    """Someone who can write to MLflow's artifact store changes a version's thresholds (an
+    easier ACCEPT) and keeps the file hashes: the signature catches it (review finding 5).
+    A registry that requires signatures refuses a version registered without one."""
+    from examgate.adapters.registry import SIGNATURE_FILE, SPEC_FILE
+    from examgate.models.bootstrap import bootstrap
+
+    if not (stack.data.lfw_dir / "images").is_dir():
+        pytest.skip("LFW images not available")
+    registry = ports.model_registry(stack)
+    champion = registry.load(bootstrap(stack))
+    two = {role: champion.files[role] for role in ("detector", "embedder")}
+
+    def register(signed: bool) -> str:
+        signer = registry.signer if signed else None
+        reg = type(registry)(stack.mlflow.tracking_uri, stack.mlflow.registered_model,
+                             tmp_path / "reg", signer=signer)
+        return reg.register(detector=champion.detector, embedder=champion.embedder,
+                            files=two, thresholds=champion.thresholds, spec={},
+                            experiment=stack.mlflow.experiment, run_name="signing")
+
+    signed, unsigned = register(True), register(False)
+    strict = type(registry)(stack.mlflow.tracking_uri, stack.mlflow.registered_model,
+                            tmp_path / "strict", verifier=registry.verifier,
+                            require_signature=True)
+    bundle = strict.load(signed)
+    folder = bundle.files["embedder"].parent
+    assert (folder / SIGNATURE_FILE).is_file()
+    spec = json.loads((folder / SPEC_FILE).read_text())
+    spec["thresholds"]["accept"] = 0.05
+    (folder / SPEC_FILE).write_text(json.dumps(spec, indent=2))
+    with pytest.raises(RegistryError, match="signature"):
+        strict.load(signed)
+    assert strict.load(signed).thresholds == champion.thresholds  # downloaded afresh
+    with pytest.raises(RegistryError, match="not signed"):
+        strict.load(unsigned)

@@ -46,10 +46,21 @@ def test_production_refuses_the_public_development_secrets(
     monkeypatch.setenv("EXAMGATE_ENVIRONMENT", "production")
     with pytest.raises(SettingsError) as err:
         load_settings()
-    assert "template_key" in str(err.value) and "object_store.secret_key" in str(err.value)
+    for name in ("template_key", "object_store.secret_key", "mlflow.signing_key",
+                 "mlflow.trusted_keys"):
+        assert name in str(err.value)
     monkeypatch.setenv("EXAMGATE_TEMPLATE_KEY", "a" * 43 + "=")
     monkeypatch.setenv("EXAMGATE_OBJECT_STORE__SECRET_KEY", "a-real-secret-from-a-vault")
-    assert load_settings().environment == "production"
+    monkeypatch.setenv("EXAMGATE_MLFLOW__SIGNING_KEY", "")  # a server: it never signs
+    monkeypatch.setenv("EXAMGATE_MLFLOW__TRUSTED_KEYS", f'["{"b" * 43}="]')
+    s = load_settings()
+    assert s.environment == "production" and s.mlflow.signing_key is None
+
+
+def test_a_placeholder_trusted_key_fails_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXAMGATE_MLFLOW__TRUSTED_KEYS", '["REPLACE-ME"]')
+    with pytest.raises(SettingsError, match="trusted_keys"):
+        load_settings()
 
 
 def test_development_keeps_working_with_the_defaults() -> None:
