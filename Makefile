@@ -7,7 +7,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 # The demo never trains: no `train` extra, so no PyTorch download.
 DEMO_EXTRAS ?= stack,simulator
-TEST_EXTRAS ?= stack,simulator,bench,console,train,dev
+TEST_EXTRAS ?= stack,simulator,bench,console,api,train,dev
 
 .PHONY: install install-demo demo test test-unit stack-up stack-down lint wheel clean
 

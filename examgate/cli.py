@@ -40,6 +40,8 @@ TOP_LEVEL = {
     "analyse": ("examgate.models.analyse", "analyse"),
     "evaluate": ("examgate.models.evaluate_cli", "evaluate"),
     "console": ("dashboard.cli", "console"),
+    "api": ("http_api.cli", "api"),
+    "api-token": ("http_api.cli", "api_token"),
     "demo": ("simulator.cli", "demo"),
     "simulate": ("simulator.cli", "simulate"),
     "retrain": ("trainer.cli", "retrain"),

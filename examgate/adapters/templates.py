@@ -50,6 +50,10 @@ class MemoryTemplateStore(TemplateStore):
         self._check()
         return sorted(s for v, s in self._data if v == model_version)
 
+    def versions(self, student_id: str) -> list[str]:
+        self._check()
+        return sorted(v for v, s in self._data if s == student_id)
+
 
 class RedisTemplateStore(TemplateStore):
     """Templates in Redis, AES-GCM encrypted, one key per (model version, student)."""
@@ -115,6 +119,16 @@ class RedisTemplateStore(TemplateStore):
 
         try:
             members = self._r.smembers(f"{self.PREFIX}-students:{model_version}")
+        except redis.RedisError as exc:
+            raise TemplateStoreError(f"redis: {exc}") from exc
+        return sorted(m.decode() for m in members)
+
+    def versions(self, student_id: str) -> list[str]:
+        """The model versions of the student's templates (their index; nothing decrypted)."""
+        import redis
+
+        try:
+            members = self._r.smembers(self._index(student_id))
         except redis.RedisError as exc:
             raise TemplateStoreError(f"redis: {exc}") from exc
         return sorted(m.decode() for m in members)

@@ -87,6 +87,10 @@ class TemplateStore(abc.ABC):
     def students(self, model_version: str) -> list[str]:
         """Ids of the students with a template for ``model_version``."""
 
+    @abc.abstractmethod
+    def versions(self, student_id: str) -> list[str]:
+        """The model versions the student has a template for (none: not enrolled)."""
+
 
 class EventLedgerError(RuntimeError):
     """The store of seen event ids could not be reached."""

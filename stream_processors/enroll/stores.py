@@ -130,6 +130,9 @@ class GuardedTemplateStore(TemplateStore):
     def students(self, model_version: str) -> list[str]:
         return self.guard.call(self.inner.students, model_version)
 
+    def versions(self, student_id: str) -> list[str]:
+        return self.guard.call(self.inner.versions, student_id)
+
 
 class GuardedObjectStore(ObjectStore):
     """An object store whose calls go through a :class:`StoreGuard`."""

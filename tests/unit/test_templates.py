@@ -58,7 +58,9 @@ def test_memory_template_store() -> None:
     store.put(_template("s2", "1"))
     assert store.get("s1", "1") is not None and store.get("s3", "1") is None
     assert store.students("1") == ["s1", "s2"]
+    assert store.versions("s1") == ["1", "2"] and store.versions("s9") == []
     assert store.delete_student("s1") == 2
+    assert store.versions("s1") == []
     assert store.get("s1", "2") is None
     store.fail = True
     with pytest.raises(TemplateStoreError):
