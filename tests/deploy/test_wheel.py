@@ -4,6 +4,7 @@ and an image's wheel holds only the applications copied into its build context."
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -68,19 +69,21 @@ def test_wheel_runs_from_an_empty_directory(installed: Path, tmp_path: Path) -> 
 
 
 def test_an_image_wheel_holds_only_what_its_context_copies(tmp_path: Path) -> None:
-    """As Dockerfile.serving builds it: no simulator, trainer, benchmarks or local stack, and
-    the CLI offers none of their commands."""
+    """As Dockerfile.serving builds it (the packages its COPY lines name): no simulator,
+    trainer, benchmarks or local stack, and the CLI offers none of their commands."""
+    dockerfile = (ROOT / "deploy/docker/Dockerfile.serving").read_text()
+    apps = re.findall(r"^COPY ([a-z_]+)/ \1/$", dockerfile, re.M)
+    assert {"examgate", "producers", "stream_processors", "dashboard", "http_api"} == set(apps)
     source = tmp_path / "src"
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
-    for app in ("examgate", "producers", "stream_processors", "dashboard"):
+    for app in apps:
         shutil.copytree(ROOT / app, source / app,
                         ignore=shutil.ignore_patterns("__pycache__"))
     wheel = build_wheel(source, tmp_path / "dist")
     tops = {n.split("/")[0] for n in zipfile.ZipFile(wheel).namelist()}
-    assert tops - {"examgate-0.1.0.dist-info"} == {"examgate", "producers", "stream_processors",
-                                                  "dashboard"}
+    assert tops - {"examgate-0.1.0.dist-info"} == set(apps)
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target),
                     str(wheel)], check=True, capture_output=True)
@@ -93,5 +96,6 @@ def test_an_image_wheel_holds_only_what_its_context_copies(tmp_path: Path) -> No
     help_text = run_installed(target, tmp_path, code)
     for offered in ("process", "gate", "enroll", "console"):
         assert offered in help_text
+    assert re.search(r"^\W+api\s{2,}", help_text, re.M), help_text  # the HTTP API's command
     for absent in ("demo", "simulate", "retrain", " stack "):
         assert absent not in help_text
