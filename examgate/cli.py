@@ -30,7 +30,9 @@ if TYPE_CHECKING:
 # Typer app (a group of commands) or a function to register as one command.
 # Commands that drive load through the whole system; they run on the local stack, started
 # first unless settings.stack.autostart is off (real clusters).
-ON_LOCAL_STACK = {"demo", "simulate", "e2e", "scaleout", "chaos"}
+# (By group: `examgate api` serves, `examgate bench api` drives load.)
+ON_LOCAL_STACK = {"demo", "simulate"}
+BENCH_ON_LOCAL_STACK = {"e2e", "scaleout", "chaos", "api"}
 TOP_LEVEL = {
     "stack": ("devstack.cli", "app"),
     "process": ("stream_processors.cli", "process"),
@@ -52,6 +54,7 @@ BENCHMARKS = {
     "e2e": ("simulator.bench_e2e", "e2e"),
     "scaleout": ("simulator.bench_scaleout", "scaleout"),
     "chaos": ("simulator.chaos", "chaos"),
+    "api": ("simulator.bench_api", "api_bench"),
 }
 
 
@@ -82,7 +85,8 @@ def _after_local_stack(callback: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
-def _lazy_group(commands: dict[str, tuple[str, str]]) -> type[TyperGroup]:
+def _lazy_group(commands: dict[str, tuple[str, str]],
+                on_local_stack: set[str]) -> type[TyperGroup]:
     """A Click group that imports a subcommand's module only when that subcommand is used
     (or when help lists it), the way Click documents lazy subcommands."""
 
@@ -107,7 +111,7 @@ def _lazy_group(commands: dict[str, tuple[str, str]]) -> type[TyperGroup]:
                 target = single
             command = typer.main.get_command(target)
             command.name = cmd_name
-            if cmd_name in ON_LOCAL_STACK and command.callback is not None:
+            if cmd_name in on_local_stack and command.callback is not None:
                 command.callback = _after_local_stack(command.callback)
             return command
 
@@ -116,7 +120,7 @@ def _lazy_group(commands: dict[str, tuple[str, str]]) -> type[TyperGroup]:
 
 app = typer.Typer(
     name="examgate",
-    cls=_lazy_group(TOP_LEVEL),
+    cls=_lazy_group(TOP_LEVEL, ON_LOCAL_STACK),
     help=(
         "ExamGate: face verification at the exam-hall gate.\n\n"
         "A student scans an ID card and looks at the camera; ExamGate answers ACCEPT, "
@@ -130,7 +134,7 @@ app = typer.Typer(
 models_app = typer.Typer(help="The face-model registry (MLflow): bootstrap, list, promote.",
                          no_args_is_help=True)
 app.add_typer(models_app, name="models")
-bench_app = typer.Typer(cls=_lazy_group(BENCHMARKS), no_args_is_help=True,
+bench_app = typer.Typer(cls=_lazy_group(BENCHMARKS, BENCH_ON_LOCAL_STACK), no_args_is_help=True,
                         help="Benchmarks that print numbers and write them to results/.")
 app.add_typer(bench_app, name="bench")
 

@@ -111,5 +111,7 @@ def build_context(settings: Settings, api: ApiSettings) -> tuple[ApiContext, Cal
         feed.stop()
         publisher.close()
 
-    ctx = ApiContext(api, publisher, index, ready, champion, ports.template_store(settings))
+    # Warm the model in the background: check-ins need none, /v1/compare answers 503 until it.
+    threading.Thread(target=champion, name="model-warmup", daemon=True).start()
+    ctx = ApiContext(api, publisher, index, ready, champion, ports.template_versions(settings))
     return ctx, stop

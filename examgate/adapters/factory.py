@@ -30,6 +30,12 @@ def template_store(settings: Settings) -> RedisTemplateStore:
     return RedisTemplateStore(_redis(settings), sealer(settings))
 
 
+def template_versions(settings: Settings) -> RedisTemplateStore:
+    """The templates' version index in Redis, without the template key: ``versions`` and
+    ``students`` work, reading or writing a template does not (the HTTP API)."""
+    return RedisTemplateStore(_redis(settings), None)
+
+
 def event_ledger(settings: Settings) -> RedisEventLedger:
     """The event ids the verify processors have seen, in Redis."""
     return RedisEventLedger(_redis(settings))

@@ -60,9 +60,17 @@ class RedisTemplateStore(TemplateStore):
 
     PREFIX = "examgate:tpl"
 
-    def __init__(self, client, sealer: Sealer) -> None:  # client: redis.Redis
+    def __init__(self, client, sealer: Sealer | None) -> None:  # client: redis.Redis
         self._r = client
+        # None: a process that only reads which versions a student has (the HTTP API) and
+        # holds no template key; reading or writing a template then fails loudly.
         self._sealer = sealer
+
+    def _key_holder(self) -> Sealer:
+        if self._sealer is None:
+            raise TemplateStoreError("this process holds no template key: it can list "
+                                     "versions, not read or write templates")
+        return self._sealer
 
     def _key(self, model_version: str, student_id: str) -> str:
         return f"{self.PREFIX}:{model_version}:{student_id}"
@@ -81,7 +89,7 @@ class RedisTemplateStore(TemplateStore):
         if blob is None:
             return None
         try:
-            return Template.from_bytes(self._sealer.open(blob, key))
+            return Template.from_bytes(self._key_holder().open(blob, key))
         except ValueError as exc:
             raise TemplateStoreError(f"template {key} unreadable: {exc}") from exc
 
@@ -91,7 +99,7 @@ class RedisTemplateStore(TemplateStore):
         key = self._key(template.model_version, template.student_id)
         try:
             with self._r.pipeline(transaction=True) as pipe:
-                pipe.set(key, self._sealer.seal(template.to_bytes(), key))
+                pipe.set(key, self._key_holder().seal(template.to_bytes(), key))
                 pipe.sadd(self._index(template.student_id), template.model_version)
                 pipe.sadd(f"{self.PREFIX}-students:{template.model_version}",
                           template.student_id)

@@ -271,9 +271,10 @@ def test_api_holds_no_object_store_user_and_no_template_key(
     # The dev overlay's generated Secrets carry a content hash: examgate-redis-<hash>.
     refs = {re.sub(r"-[a-z0-9]{10}$", "", n) if build == "dev" else n for n in _secret_refs(api)}
     assert refs == expected
-    for name in ("EXAMGATE_TEMPLATE_KEY", "EXAMGATE_OBJECT_STORE__ACCESS_KEY",
-                 "EXAMGATE_OBJECT_STORE__SECRET_KEY"):
-        assert _env(api, name) is None, name
+    assert _env(api, "EXAMGATE_OBJECT_STORE__ACCESS_KEY") is None
+    # Set, but empty: "none held" (production refuses only the development defaults).
+    for name in ("EXAMGATE_TEMPLATE_KEY", "EXAMGATE_OBJECT_STORE__SECRET_KEY"):
+        assert _env(api, name) == {"name": name, "value": ""}, name
 
 
 def test_setup_config_map_carries_every_policy_and_the_script(

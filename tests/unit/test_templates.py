@@ -77,3 +77,21 @@ def test_memory_object_store() -> None:
     assert store.keys("b") == ["students/s2/a.jpg"]
     with pytest.raises(ObjectStoreError):
         store.get("b", "students/s1/a.jpg")
+
+
+def test_a_store_without_the_template_key_lists_versions_only() -> None:
+    """The HTTP API holds no template key: it may say which versions a student has, and
+    reading or writing a template fails loudly instead of falling back to anything."""
+    from examgate.adapters.templates import RedisTemplateStore
+
+    class FakeRedis:
+        def smembers(self, key: str) -> set[bytes]:
+            return {b"2", b"1"} if key.endswith(":s1") else set()
+
+        def get(self, key: str) -> bytes:
+            return b"sealed"
+
+    store = RedisTemplateStore(FakeRedis(), None)
+    assert store.versions("s1") == ["1", "2"]
+    with pytest.raises(TemplateStoreError, match="no template key"):
+        store.get("s1", "1")
