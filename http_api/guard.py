@@ -31,17 +31,20 @@ class RateLimiter:
         self._buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, when)
         self._lock = threading.Lock()
 
-    def take(self, client_id: str) -> float:
-        """0 when the request may go ahead, else the seconds to wait before retrying."""
+    def take(self, client_id: str, rate: float | None = None, burst: int | None = None
+             ) -> float:
+        """0 when the request may go ahead, else the seconds to wait before retrying
+        (``rate`` and ``burst``: the client's own, when it has them)."""
+        rate, burst = rate or self.rate, burst or self.burst
         with self._lock:
             now = self._clock()
-            tokens, then = self._buckets.get(client_id, (float(self.burst), now))
-            tokens = min(float(self.burst), tokens + (now - then) * self.rate)
+            tokens, then = self._buckets.get(client_id, (float(burst), now))
+            tokens = min(float(burst), tokens + (now - then) * rate)
             if tokens >= 1:
                 self._buckets[client_id] = (tokens - 1, now)
                 return 0.0
             self._buckets[client_id] = (tokens, now)
-            return (1 - tokens) / self.rate
+            return (1 - tokens) / rate
 
 
 def authenticate(settings: ApiSettings, limiter: RateLimiter,
@@ -55,8 +58,9 @@ def authenticate(settings: ApiSettings, limiter: RateLimiter,
     if client is None:
         raise ApiError(401, "UNAUTHENTICATED", "unknown or revoked token",
                        {"WWW-Authenticate": "Bearer"})
-    wait = limiter.take(client.id)
+    wait = limiter.take(client.id, client.rate_per_s, client.rate_burst)
     if wait > 0:
-        raise ApiError(429, "RATE_LIMITED", f"more than {settings.rate_per_s:g} requests/s",
+        rate = client.rate_per_s or settings.rate_per_s
+        raise ApiError(429, "RATE_LIMITED", f"more than {rate:g} requests/s",
                        {"Retry-After": str(max(1, round(wait)))})
     return client

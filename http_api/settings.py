@@ -52,6 +52,10 @@ class ApiClient(BaseModel):
         "May ask whether a student is enrolled (/v1/students/{id}/enrollment): a "
         "registrar's system, not a kiosk."))
     revoked: bool = Field(False, description="Refused as if unknown (kept for the record).")
+    rate_per_s: float | None = Field(None, gt=0, description=(
+        "This client's own rate (requests/s per replica); unset: the API's rate_per_s."))
+    rate_burst: int | None = Field(None, ge=1, description=(
+        "... and burst; unset: the API's rate_burst."))
 
     def may_check_in(self, exam_id: str, gate_id: str) -> bool:
         """Whether this client may speak for ``gate_id`` at exam ``exam_id``."""

@@ -30,7 +30,7 @@ from rich.table import Table
 
 from examgate.core.settings import Settings, load_settings
 from simulator.bench_e2e import load_probes
-from simulator.driver import Probe, Workers, enroll_cohort, wait_for_group
+from simulator.driver import DecisionCollector, Probe, Workers, enroll_cohort, wait_for_group
 
 log = logging.getLogger("examgate.bench.api")
 EXAM = "bench-api"
@@ -125,13 +125,24 @@ def run_api_bench(settings: Settings, rate: float, duration: float, workers: int
         wait_for_group(settings, workers)
         enroll_cohort(settings, cohort, version)
         api, url = start_api(settings, token, logs / "api-bench.log")
+        # The decisions topic itself, read apart from the API: a check-in decided twice
+        # shows here, whatever the API answered.
+        from examgate.core.codec import EventCodec
+
+        collector = DecisionCollector(settings, EventCodec())
+        collector.start()
+        collector.ready.wait(60)
+        time.sleep(3)  # it reads the topic from the start: earlier runs' decisions first
+        dup0 = collector.duplicates
         try:
             began = time.monotonic()
             results = asyncio.run(drive(url, token, probes))
             span = time.monotonic() - began
+            time.sleep(3)  # a late duplicate would arrive about now
         finally:
             api.terminate()
             api.wait(30)
+            collector.stop()
         lost = workers - running.alive()
     ok = np.array([ms for at, ms, _ in results if ms is not None and at >= warmup_s])
     statuses = Counter(status for _, _, status in results)
@@ -139,6 +150,7 @@ def run_api_bench(settings: Settings, rate: float, duration: float, workers: int
         "rate": rate, "duration_s": duration, "workers": workers, "burst_frames": burst,
         "check_ins": len(results), "decided": statuses.get("200", 0),
         "errors": len(results) - statuses.get("200", 0), "statuses": dict(statuses),
+        "duplicated": collector.duplicates - dup0,
         "latency_ms_p50": float(np.percentile(ok, 50)) if ok.size else None,
         "latency_ms_p95": float(np.percentile(ok, 95)) if ok.size else None,
         "latency_ms_p99": float(np.percentile(ok, 99)) if ok.size else None,
@@ -161,12 +173,13 @@ def api_bench(
         Path("results/api.json"),
 ) -> None:
     """Offer RATE check-ins/s through the HTTP API for DURATION s; report latency and errors."""
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # not a line per request
     result = run_api_bench(load_settings(), rate, duration, workers, students, gates, seed,
                            burst, warmup)
     table = Table(title=f"bench api: {rate:g}/s for {duration:g} s, {workers} worker(s)")
     table.add_column("measure")
     table.add_column("value", justify="right")
-    for key in ("check_ins", "decided", "errors", "latency_ms_p50", "latency_ms_p95",
+    for key in ("check_ins", "decided", "errors", "duplicated", "latency_ms_p50", "latency_ms_p95",
                 "latency_ms_p99", "throughput_per_s", "workers_lost"):
         val = result[key]
         table.add_row(key, f"{val:.1f}" if isinstance(val, float) else str(val))
@@ -176,4 +189,4 @@ def api_bench(
     json_out.parent.mkdir(parents=True, exist_ok=True)
     json_out.write_text(json.dumps(result, indent=2))
     typer.echo(f"written to {json_out}")
-    raise typer.Exit(0 if result["errors"] == 0 else 1)
+    raise typer.Exit(0 if result["errors"] == 0 and result["duplicated"] == 0 else 1)

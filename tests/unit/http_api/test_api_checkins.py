@@ -9,7 +9,7 @@ import zlib
 
 import cv2
 import numpy as np
-from conftest import KIOSK, REGISTRAR
+from api_world import KIOSK, REGISTRAR
 
 from http_api.app import ApiContext, create_app
 from http_api.settings import ApiSettings
@@ -139,3 +139,14 @@ def test_health_readiness_metrics_and_openapi(world) -> None:
     paths = c.get("/openapi.json").json()["paths"]
     assert {"/v1/checkins", "/v1/decisions/{event_id}", "/v1/compare",
             "/v1/students/{student_id}/enrollment"} <= set(paths)
+
+
+def test_a_client_may_have_a_rate_of_its_own() -> None:
+    from http_api.guard import RateLimiter
+
+    now = [0.0]
+    limiter = RateLimiter(rate=1.0, burst=1, clock=lambda: now[0])
+    assert limiter.take("kiosk") == 0 and limiter.take("kiosk") > 0
+    assert [limiter.take("registrar", rate=10, burst=5) for _ in range(6)][-1] > 0
+    now[0] += 0.5  # half a second: 5 more for the registrar, not yet one for the kiosk
+    assert limiter.take("registrar", rate=10, burst=5) == 0 and limiter.take("kiosk") > 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import KIOSK, REGISTRAR
+from api_world import KIOSK, REGISTRAR
 from test_api_checkins import jpeg
 
 from examgate.core.matching import Analysis
