@@ -73,16 +73,19 @@ def start_api(settings: Settings, token: str, log_file: Path) -> tuple[subproces
 
 
 async def _one(client: Any, url: str, token: str, probe: Probe, poll_s: float
-               ) -> tuple[float | None, str]:
-    """(latency ms until the decision, status) of one check-in."""
+               ) -> tuple[float | None, str, str | None]:
+    """(latency ms until the decision, status, event id once the API acknowledged it)."""
     files = [("frame", ("f0.jpg", probe.frame, "image/jpeg"))]
     files += [("frame", (f"f{i}.jpg", f, "image/jpeg"))
               for i, f in enumerate(probe.extra_frames, 1)]
     data = {"student_id": probe.claimed_student_id, "gate_id": probe.gate_id, "exam_id": EXAM}
     headers = {"Authorization": f"Bearer {token}"}
     start = time.perf_counter()
+    event_id = None
     try:
         r = await client.post(f"{url}/v1/checkins", data=data, files=files, headers=headers)
+        if r.status_code in (200, 202):
+            event_id = r.json()["event_id"]
         if r.status_code == 202:
             poll = r.json()["poll"]
             end = time.monotonic() + poll_s
@@ -90,23 +93,24 @@ async def _one(client: Any, url: str, token: str, probe: Probe, poll_s: float
                 await asyncio.sleep(0.2)
                 r = await client.get(f"{url}{poll}", headers=headers)
     except Exception as exc:  # noqa: BLE001 - counted, and the run goes on
-        return None, type(exc).__name__
+        return None, type(exc).__name__, event_id
     ms = (time.perf_counter() - start) * 1000
-    return (ms, "200") if r.status_code == 200 else (None, str(r.status_code))
+    return (ms, "200", event_id) if r.status_code == 200 else (None, str(r.status_code),
+                                                                event_id)
 
 
 async def drive(url: str, token: str, probes: list[Probe], poll_s: float = 60.0
-                ) -> list[tuple[float, float | None, str]]:
-    """Send each probe at its time; (sent at, latency ms or None, status) per probe."""
+                ) -> list[tuple[float, float | None, str, str | None]]:
+    """Send each probe at its time; (sent at, latency ms or None, status, event id) each."""
     import httpx2
 
     async with httpx2.AsyncClient(timeout=30) as client:
         start = time.monotonic()
 
-        async def at(probe: Probe) -> tuple[float, float | None, str]:
+        async def at(probe: Probe) -> tuple[float, float | None, str, str | None]:
             await asyncio.sleep(max(0.0, probe.at_s - (time.monotonic() - start)))
-            ms, status = await _one(client, url, token, probe, poll_s)
-            return probe.at_s, ms, status
+            ms, status, event_id = await _one(client, url, token, probe, poll_s)
+            return probe.at_s, ms, status, event_id
 
         return list(await asyncio.gather(*(at(p) for p in probes)))
 
@@ -144,8 +148,8 @@ def run_api_bench(settings: Settings, rate: float, duration: float, workers: int
             api.wait(30)
             collector.stop()
         lost = workers - running.alive()
-    ok = np.array([ms for at, ms, _ in results if ms is not None and at >= warmup_s])
-    statuses = Counter(status for _, _, status in results)
+    ok = np.array([ms for at, ms, _, _ in results if ms is not None and at >= warmup_s])
+    statuses = Counter(status for _, _, status, _ in results)
     return {
         "rate": rate, "duration_s": duration, "workers": workers, "burst_frames": burst,
         "check_ins": len(results), "decided": statuses.get("200", 0),
