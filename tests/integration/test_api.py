@@ -107,6 +107,16 @@ def test_a_kiosk_script_checks_students_in_through_kafka(api: dict, tmp_path: Pa
     assert genuine["outcome"] in ("ACCEPT", "REVIEW") and genuine["similarity"] > 0.5
     assert impostor["outcome"] != "ACCEPT"
     assert genuine["model_version"] == api["version"]
+    # Any replica can give a decision again later; health, readiness and metrics answer.
+    import httpx2 as httpx
+
+    again = httpx.get(f"{api['api']}/v1/decisions/{genuine['event_id']}",
+                      headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10).json()
+    assert again == genuine
+    assert httpx.get(f"{api['api']}/healthz", timeout=10).json() == {"status": "ok"}
+    assert httpx.get(f"{api['api']}/readyz", timeout=10).status_code == 200
+    metrics = httpx.get(f"{api['api']}/metrics/", timeout=10).text
+    assert 'examgate_api_requests_total{route="checkins",status="200"}' in metrics
 
 
 @pytest.mark.lfw
