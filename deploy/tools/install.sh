@@ -82,6 +82,20 @@ if ! done_already strimzi-node "$LOCK_HASH" "$TOOLS/strimzi/node_modules/typescr
   stamp strimzi-node "$LOCK_HASH"
 fi
 
+# Argo CD resource validation (deploy/tools/argocd/validate.mjs), the same way.
+LOCK_HASH=$(sha256sum "$ROOT/deploy/tools/argocd/package-lock.json" | cut -c1-16)
+if ! done_already argocd-node "$LOCK_HASH" "$TOOLS/argocd/node_modules/typescript/bin/tsc"; then
+  need npm
+  install_argocd() {
+    mkdir -p "$TOOLS/argocd"
+    cp "$ROOT/deploy/tools/argocd/package.json" "$ROOT/deploy/tools/argocd/package-lock.json" \
+      "$TOOLS/argocd/"
+    (cd "$TOOLS/argocd" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+  }
+  timed "Argo CD models (npm)" install_argocd
+  stamp argocd-node "$LOCK_HASH"
+fi
+
 # JSON schemas for kubeconform: core kinds from Kubernetes' OpenAPI spec, KEDA's CRDs.
 SCHEMAS=$TOOLS/schemas/k8s-$KUBERNETES_VERSION-keda-$KEDA_VERSION
 if ! done_already schemas "$KUBERNETES_VERSION-$KEDA_VERSION" "$SCHEMAS/deployment-apps-v1.json"; then

@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("EXAMGATE_TOOLS_CACHE", ROOT / ".cache"))
 BIN = CACHE / "bin"
 BUILDS = {"base": "deploy/k8s/base", "dev": "deploy/k8s/overlays/dev",
+          "staging": "deploy/k8s/overlays/staging",
           "production": "deploy/k8s/overlays/production"}
 WORKLOADS = ("Deployment", "StatefulSet", "Job")
 STRIMZI_KINDS = "Kafka,KafkaNodePool,KafkaTopic,KafkaUser"
@@ -65,8 +66,11 @@ def rendered(tools: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
 
 
 def _pod_specs(docs: list[Doc]) -> list[tuple[str, Doc]]:
-    return [(f"{d['kind']}/{d['metadata']['name']}", d["spec"]["template"]["spec"])
-            for d in docs if d["kind"] in WORKLOADS]
+    """Every pod template, the CronJobs' (spec.jobTemplate) included."""
+    return ([(f"{d['kind']}/{d['metadata']['name']}", d["spec"]["template"]["spec"])
+             for d in docs if d["kind"] in WORKLOADS]
+            + [(f"CronJob/{d['metadata']['name']}", d["spec"]["jobTemplate"]["spec"]["template"]
+                ["spec"]) for d in docs if d["kind"] == "CronJob"])
 
 
 def _containers(docs: list[Doc]) -> list[tuple[str, Doc]]:
