@@ -6,10 +6,8 @@ so an audit record is the durable form of a dispute, not only a log line.
 
 from __future__ import annotations
 
-from typing import Any
-
 from examgate.core.codec import EventCodec
-from examgate.core.events import new_event_id, utcnow
+from examgate.core.events import audit_event as audit_event
 
 from .ports import EventSink, Outgoing
 
@@ -23,11 +21,6 @@ DISPUTE = "dispute"
 OUT_OF_SCOPE = "out_of_scope"  # a verdict or dispute refused: the decision is another exam's
 
 
-def audit_event(*, actor: str, role: str, action: str, target: str = "",
-                detail: str = "") -> dict[str, Any]:
-    """An AuditEvent record: ``actor`` (in ``role``) did ``action`` to ``target``."""
-    return {"schema_version": 1, "event_id": new_event_id(), "actor": actor, "role": role,
-            "action": action, "target": target, "detail": detail, "at": utcnow()}
 
 
 class Auditor:

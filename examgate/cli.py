@@ -206,6 +206,42 @@ def models_canary(
                f"{len(report.failed)} student(s) without a usable photo")
 
 
+@models_app.command("analyse")
+def models_analyse(
+    version: Annotated[str | None, typer.Argument(
+        help="The version to judge (default: the challenger).")] = None,
+    min_checkins: Annotated[int, typer.Option(help="Paired check-ins needed to judge.")] = 500,
+    min_verdicts: Annotated[int, typer.Option(help="Proctor verdicts needed to judge.")] = 20,
+    max_latency_ratio: Annotated[float, typer.Option(
+        help="Slower than the champion's p95 latency by more than this: roll back.")] = 1.5,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write it here.")] = None,
+) -> None:
+    """Did the canary do better? Promote, roll back or wait, with 95% intervals.
+
+    Compares the challenger with the champion on the same check-ins (each decision
+    carries the other model's shadow outcome) and the proctors' verdicts; the rules are
+    in examgate/models/canary_analysis.py. Exit code 0 promote, 3 roll back, 4 wait.
+    """
+    import json
+
+    from examgate.core.settings import load_settings
+    from examgate.models.canary_analysis import PROMOTE, ROLLBACK, CanaryRules
+    from examgate.models.promotion import analyse
+
+    rules = CanaryRules(min_checkins, min_verdicts, max_latency_ratio)
+    evidence, verdict = analyse(load_settings(), version, rules)
+    record = {"action": verdict.action, "reasons": list(verdict.reasons),
+              "paired": evidence.paired, "agreed": evidence.agreed,
+              "verdicts": evidence.verdicts,
+              "champion": evidence.champion.as_record(rules.confidence),
+              "challenger": evidence.challenger.as_record(rules.confidence)}
+    typer.echo(json.dumps(record, indent=2, default=str))
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(record, indent=2, default=str))
+    raise typer.Exit({PROMOTE: 0, ROLLBACK: 3}.get(verdict.action, 4))
+
+
 @models_app.command("promote")
 def models_promote(
     version: Annotated[str | None, typer.Argument(

@@ -123,3 +123,10 @@ def dead_letter(*, source_topic: str, source_partition: int, source_offset: int,
             "payload_size": len(payload), "payload_sha256": hashlib.sha256(payload).hexdigest(),
             "reason_code": reason_code, "reason_detail": reason_detail[:DEAD_LETTER_DETAIL_MAX],
             "stage": stage, "failed_at": utcnow()}
+
+
+def audit_event(*, actor: str, role: str, action: str, target: str = "",
+                detail: str = "") -> Record:
+    """An AuditEvent record: ``actor`` (in ``role``) did ``action`` to ``target``."""
+    return {"schema_version": 1, "event_id": new_event_id(), "actor": actor, "role": role,
+            "action": action, "target": target, "detail": detail, "at": utcnow()}

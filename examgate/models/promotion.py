@@ -20,6 +20,13 @@ from examgate.core.codec import EventCodec
 from examgate.core.enrollment import Enroller, EnrollmentError
 from examgate.core.settings import Settings
 from examgate.models.analyzer import load_analyzer
+from examgate.models.canary_analysis import (
+    CanaryRules,
+    CanaryVerdict,
+    Evidence,
+    gather,
+    judge_canary,
+)
 
 log = logging.getLogger("examgate.promotion")
 PREVIOUS = "previous-champion"
@@ -131,3 +138,45 @@ def rollback(settings: Settings) -> str:
     _announce(settings, registry, "champion", previous, current)
     log.info("rollback: champion is version %s again (was %s)", previous, current)
     return previous
+
+
+def analyse(settings: Settings, version: str | None = None,
+            rules: CanaryRules | None = None) -> tuple[Evidence, CanaryVerdict]:
+    """Read the decisions and proctors' verdicts of the canary period and judge the
+    challenger (or ``version``) against the champion; the analysis goes to MLflow and an
+    AuditEvent says who asked and what came out."""
+    from examgate.adapters.kafka import EventReader
+    from examgate.adapters.mlflow import MlflowRun
+
+    registry = ports.model_registry(settings)
+    challenger = registry.resolve(version or "challenger")
+    champion = registry.resolve("champion")
+    topics = settings.kafka.topics
+    records: dict[str, list[dict]] = {"Decision": [], "Feedback": []}
+    reader = EventReader(settings.kafka, EventCodec(), [topics.decisions, topics.feedback])
+    try:
+        for item, _ in reader.events(timeout=600, idle_timeout=5):
+            if not isinstance(item, Exception) and item.name in records:
+                records[item.name].append(item.record)
+    finally:
+        reader.close()
+    evidence = gather(records["Decision"], records["Feedback"], champion, challenger)
+    rules = rules or CanaryRules()
+    verdict = judge_canary(evidence, rules)
+    with MlflowRun.start(settings.mlflow.tracking_uri, settings.mlflow.experiment,
+                         f"canary-analysis-v{challenger}") as run:
+        run.params({"champion": champion, "challenger": challenger,
+                    **{f"rule.{k}": v for k, v in rules.__dict__.items()}})
+        run.metrics({"paired": evidence.paired, "agreed": evidence.agreed,
+                     "verdicts": evidence.verdicts})
+        run.tag("verdict", verdict.action)
+        run.tag("reasons", " | ".join(verdict.reasons))
+    publisher = EventPublisher(settings.kafka, EventCodec(), client_id="models-cli")
+    publisher.publish(topics.audit, "models-cli", "AuditEvent", events.audit_event(
+        actor="models-cli", role="operator", action="canary_analysis",
+        target=f"{registry.model_name} v{challenger}",
+        detail=f"{verdict.action}: {'; '.join(verdict.reasons)}"))
+    publisher.flush()
+    log.info("canary analysis of version %s against %s: %s (%s)", challenger, champion,
+             verdict.action, "; ".join(verdict.reasons))
+    return evidence, verdict

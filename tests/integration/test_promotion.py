@@ -131,6 +131,20 @@ def test_canary_promote_rollback_under_load(world: dict) -> None:
     assert {d["reason"] for d in got.values()}.isdisjoint({"NOT_ENROLLED", "INTERNAL_ERROR"})
     shadowed = [d for d in got.values() if d["shadow"] is not None]
     assert shadowed, "the challenger was never scored in shadow"
+    # The canary analysis reads the same decisions off the topic (issue 15): each shadowed
+    # check-in (these, and those that waited for the model switch) is one paired
+    # comparison; too few verdicts here to judge, so it waits.
+    from examgate.models.canary_analysis import WAIT, CanaryRules
+    from examgate.models.promotion import analyse
+
+    evidence, verdict = analyse(s, candidate, CanaryRules(min_checkins=1, min_verdicts=1))
+    assert evidence.paired >= len(shadowed)
+    assert evidence.champion.scored == evidence.challenger.scored == evidence.paired
+    assert verdict.action == WAIT and "proctor verdicts" in verdict.reasons[0]
+    runs = registry.client.search_runs(
+        [registry.client.get_experiment_by_name(s.mlflow.experiment).experiment_id],
+        filter_string=f"tags.mlflow.runName = 'canary-analysis-v{candidate}'")
+    assert runs and runs[0].data.tags["verdict"] == WAIT
     # Exactly once, counted on the topic itself.
     counts = decisions_on_topic(world, sent)
     wanted = set(sent)
