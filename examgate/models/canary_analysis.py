@@ -10,15 +10,27 @@ The rules, in order:
 
 1. **Rollback** when the challenger ACCEPTed a check-in a proctor found to be somebody
    else more often than the champion did: the promise is not traded for convenience.
+   Likewise when it ACCEPTed more check-ins that the other version REJECTed (no match)
+   and no proctor confirmed as the student: a model that lets in faces the other turns
+   away as someone else's is laxer, whatever its REVIEW rate (fewer REVIEWs alone would
+   otherwise make a lax model look better).
 2. **Wait** while there are fewer than ``min_checkins`` paired check-ins or fewer than
    ``min_verdicts`` proctor verdicts: too little to tell.
 3. **Rollback** when the challenger is slower (p95 decision latency over
    ``max_latency_ratio`` x the champion's, both measured where each decided), or sends
-   more check-ins to REVIEW with confidence (its Wilson interval lies above the
-   champion's), or rejects more students a proctor confirmed (same test).
-4. **Promote** when it sends fewer check-ins to REVIEW with confidence (its interval
-   lies below the champion's) and rejects no more confirmed students.
+   more check-ins to REVIEW with confidence, or rejects more students a proctor
+   confirmed (its Wilson interval lies above the champion's).
+4. **Promote** when it sends fewer check-ins to REVIEW with confidence and rejects no
+   more confirmed students.
 5. Otherwise **wait**: no difference shown yet.
+
+"More REVIEWs with confidence" is judged on the pairs themselves (a sign test): only the
+check-ins the two versions treat differently say anything, so the share of those sent to
+REVIEW by the challenger alone gets a Wilson interval, which bounds the difference of
+the REVIEW rates; it must lie wholly beyond ``review_margin`` (a point of REVIEW rate
+is not worth a model change). Comparing each version's own interval instead would
+throw the pairing away: measured in ``examgate bench release``, a 3.5-point drop over
+1,158 paired check-ins (16.2-21.1% against 13.2-17.5%) still overlapped.
 """
 
 from __future__ import annotations
@@ -43,6 +55,7 @@ class CanaryRules:
     min_verdicts: int = 20
     max_latency_ratio: float = 1.5
     confidence: float = 0.95
+    review_margin: float = 0.01
 
 
 @dataclass
@@ -54,6 +67,7 @@ class VersionEvidence:
     reasons: Counter = field(default_factory=Counter)  # reason -> paired check-ins
     false_accepts: int = 0  # ACCEPT where a proctor said DIFFERENT_PERSON
     false_rejects: int = 0  # REJECT where a proctor said SAME_PERSON
+    accepts_rejected: int = 0  # ACCEPT where the other version said REJECT, not confirmed
     labelled_genuine: int = 0  # paired check-ins a proctor called SAME_PERSON
     latency_ms: list[float] = field(default_factory=list)  # where this version decided
 
@@ -74,6 +88,7 @@ class VersionEvidence:
                 "review_rate_ci": list(wilson_interval(reviews, n, confidence)) if n else None,
                 "confirmed_false_accepts": self.false_accepts,
                 "confirmed_false_rejects": self.false_rejects,
+                "accepted_what_the_other_rejected": self.accepts_rejected,
                 "labelled_genuine": self.labelled_genuine,
                 "liveness_or_quality": {r: c for r, c in self.reasons.items()
                                         if r in ("PRESENTATION_ATTACK", "LIVENESS_UNCERTAIN",
@@ -90,6 +105,17 @@ class Evidence:
     paired: int = 0
     agreed: int = 0
     verdicts: int = 0
+    review_champion_only: int = 0  # paired check-ins only the champion sent to REVIEW
+    review_challenger_only: int = 0  # ... only the challenger
+
+    def review_difference(self, confidence: float) -> tuple[float, float]:
+        """Interval of the challenger's REVIEW rate minus the champion's, on the pairs."""
+        n = self.review_champion_only + self.review_challenger_only
+        if n == 0 or self.paired == 0:
+            return (0.0, 0.0)
+        lo, hi = wilson_interval(self.review_challenger_only, n, confidence)
+        share = n / self.paired
+        return (share * (2 * lo - 1), share * (2 * hi - 1))
 
 
 def gather(decisions: Iterable[Mapping[str, Any]], feedback: Iterable[Mapping[str, Any]],
@@ -111,11 +137,17 @@ def gather(decisions: Iterable[Mapping[str, Any]], feedback: Iterable[Mapping[st
         verdict = latest.get(d["event_id"])
         ev.verdicts += verdict in ("SAME_PERSON", "DIFFERENT_PERSON")
         decider = by_version[d["model_version"]]
+        reviews = {d["model_version"]: d["outcome"] == "REVIEW",
+                   shadow["model_version"]: shadow["outcome"] == "REVIEW"}
+        ev.review_champion_only += reviews[champion] and not reviews[challenger]
+        ev.review_challenger_only += reviews[challenger] and not reviews[champion]
         decider.latency_ms.append(float(sum((d.get("latency_ms") or {}).values())))
-        for version, outcome, reason in ((d["model_version"], d["outcome"], d["reason"]),
-                                         (shadow["model_version"], shadow["outcome"],
-                                          shadow["reason"])):
+        pair = ((d["model_version"], d["outcome"], d["reason"], shadow["outcome"]),
+                (shadow["model_version"], shadow["outcome"], shadow["reason"], d["outcome"]))
+        for version, outcome, reason, other in pair:
             e = by_version[version]
+            e.accepts_rejected += (outcome == "ACCEPT" and other == "REJECT"
+                                   and verdict != "SAME_PERSON")
             e.outcomes[outcome] += 1
             e.reasons[reason] += 1
             e.false_accepts += outcome == "ACCEPT" and verdict == "DIFFERENT_PERSON"
@@ -144,6 +176,11 @@ def judge_canary(ev: Evidence, rules: CanaryRules | None = None) -> CanaryVerdic
         return CanaryVerdict(ROLLBACK, (
             f"version {cp.version} accepted {cp.false_accepts} check-in(s) a proctor found "
             f"to be someone else (champion: {ch.false_accepts})",))
+    if cp.accepts_rejected > ch.accepts_rejected:
+        return CanaryVerdict(ROLLBACK, (
+            f"version {cp.version} accepted {cp.accepts_rejected} check-in(s) the champion "
+            f"rejected as no match, none confirmed by a proctor as the student (the champion "
+            f"the other way round: {ch.accepts_rejected})",))
     if ev.paired < rules.min_checkins or ev.verdicts < rules.min_verdicts:
         return CanaryVerdict(WAIT, (
             f"{ev.paired} paired check-ins (need {rules.min_checkins}) and {ev.verdicts} "
@@ -158,20 +195,27 @@ def judge_canary(ev: Evidence, rules: CanaryRules | None = None) -> CanaryVerdic
     if slow is not None and fast is not None and slow > rules.max_latency_ratio * fast:
         worse.append(f"p95 latency {slow:.0f} ms against the champion's {fast:.0f} ms "
                      f"(limit x{rules.max_latency_ratio:g})")
-    if _above(review[cp.version], review[ch.version]):
+    diff = ev.review_difference(conf)
+    if diff[0] > rules.review_margin:
         worse.append(f"more REVIEWs: {_ci(review[cp.version])} against "
-                     f"{_ci(review[ch.version])}")
+                     f"{_ci(review[ch.version])}; {_paired(ev, diff)}")
     if _above(frr[cp.version], frr[ch.version]):
         worse.append(f"more confirmed false rejects: {_ci(frr[cp.version])} against "
                      f"{_ci(frr[ch.version])}")
     if worse:
         return CanaryVerdict(ROLLBACK, tuple(worse))
-    if _above(review[ch.version], review[cp.version]) and cp.false_rejects <= ch.false_rejects:
+    if diff[1] < -rules.review_margin and cp.false_rejects <= ch.false_rejects:
         return CanaryVerdict(PROMOTE, (
-            f"fewer REVIEWs: {_ci(review[cp.version])} against {_ci(review[ch.version])}, "
-            f"no more false accepts or confirmed false rejects",))
+            f"fewer REVIEWs: {_ci(review[cp.version])} against {_ci(review[ch.version])}; "
+            f"{_paired(ev, diff)}; no more false accepts or confirmed false rejects",))
     return CanaryVerdict(WAIT, (f"no difference shown: REVIEW {_ci(review[cp.version])} "
-                                f"against {_ci(review[ch.version])}",))
+                                f"against {_ci(review[ch.version])}; {_paired(ev, diff)}",))
+
+
+def _paired(ev: Evidence, diff: tuple[float, float]) -> str:
+    return (f"{ev.review_challenger_only} check-in(s) sent to REVIEW by the challenger "
+            f"alone, {ev.review_champion_only} by the champion alone (difference "
+            f"{100 * diff[0]:+.1f} to {100 * diff[1]:+.1f} points)")
 
 
 def _ci(interval: tuple[float, float]) -> str:

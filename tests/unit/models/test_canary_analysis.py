@@ -123,3 +123,42 @@ def test_latency_is_only_judged_where_both_decided(share: float) -> None:
     ev = gather(decisions, _verdicts(decisions, 40), "1", "2")
     expected = WAIT if share == 0.0 else ROLLBACK
     assert judge_canary(ev, RULES).action == expected
+
+
+def test_a_small_drop_on_the_same_check_ins_is_shown_by_the_pairs() -> None:
+    # What bench release measured: 18.5% against 15.0% REVIEW over 1,158 paired check-ins.
+    # Each version's own interval overlaps the other's, the pairs say it all: 41 check-ins
+    # only the champion sent to REVIEW, none only the challenger.
+    decisions = _period(1158, champion_reviews=0.185, challenger_reviews=0.15)
+    ev = gather(decisions, _verdicts(decisions, 40), "1", "2")
+    assert ev.review_challenger_only == 0 and ev.review_champion_only > 30
+    lo, hi = ev.review_difference(0.95)
+    assert lo < hi < -0.01
+    verdict = judge_canary(ev, RULES)
+    assert verdict.action == PROMOTE and "by the champion alone" in verdict.reasons[0]
+    # ... and the same drop the other way round is a rollback.
+    worse = _period(1158, champion_reviews=0.15, challenger_reviews=0.185)
+    assert judge_canary(gather(worse, _verdicts(worse, 40), "1", "2"), RULES).action == ROLLBACK
+
+
+def test_a_difference_under_the_margin_waits_however_sure() -> None:
+    # 1 point more REVIEW on every hundred check-ins: real, but not worth a model change.
+    decisions = _period(5000, champion_reviews=0.20, challenger_reviews=0.21)
+    ev = gather(decisions, _verdicts(decisions, 40), "1", "2")
+    assert ev.review_difference(0.95)[0] > 0
+    assert judge_canary(ev, RULES).action == WAIT
+    assert judge_canary(ev, CanaryRules(min_checkins=500, min_verdicts=20,
+                                        review_margin=0.0)).action == ROLLBACK
+
+
+def test_a_lax_challenger_with_fewer_reviews_is_not_promoted() -> None:
+    # Fewer REVIEWs, but it ACCEPTs faces the champion rejected as no match, and no proctor
+    # has said they were the student (they came through canary gates, or not yet looked at).
+    decisions = _period(1000, champion_reviews=0.30, challenger_reviews=0.10)
+    decisions += [_decision("2", "ACCEPT", "1", "REJECT")]
+    verdict = judge_canary(gather(decisions, _verdicts(decisions, 40), "1", "2"), RULES)
+    assert verdict.action == ROLLBACK and "rejected as no match" in verdict.reasons[0]
+    # ... unless a proctor confirmed that very check-in as the student.
+    confirmed = _verdicts(decisions, 40) + [{"decision_event_id": decisions[-1]["event_id"],
+                                             "verdict": "SAME_PERSON"}]
+    assert judge_canary(gather(decisions, confirmed, "1", "2"), RULES).action == PROMOTE
