@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 # first unless settings.stack.autostart is off (real clusters).
 # (By group: `examgate api` serves, `examgate bench api` drives load.)
 ON_LOCAL_STACK = {"demo", "simulate"}
-BENCH_ON_LOCAL_STACK = {"e2e", "scaleout", "chaos", "api"}
+BENCH_ON_LOCAL_STACK = {"e2e", "scaleout", "chaos", "api", "release"}
 TOP_LEVEL = {
     "stack": ("devstack.cli", "app"),
     "process": ("stream_processors.cli", "process"),
@@ -55,6 +55,7 @@ BENCHMARKS = {
     "scaleout": ("simulator.bench_scaleout", "scaleout"),
     "chaos": ("simulator.chaos", "chaos"),
     "api": ("simulator.bench_api", "api_bench"),
+    "release": ("simulator.release", "release"),
 }
 
 
@@ -191,19 +192,84 @@ def models_list() -> None:
     Console().print(table)
 
 
+@models_app.command("stage")
+def models_stage(
+    version: Annotated[str, typer.Argument(help="Version number (or alias) that was staged.")],
+    e2e: Annotated[Path, typer.Option(exists=True, dir_okay=False, help=(
+        "`examgate bench e2e --json` written against staging, the version as champion."))],
+    api: Annotated[Path | None, typer.Option(exists=True, dir_okay=False, help=(
+        "`examgate bench api --json` from the same staging run, if the API is used."))] = None,
+) -> None:
+    """Judge staging's benchmark results for VERSION against settings.release's bounds and
+    tag it staging=passed or failed (required before `models canary` in production).
+
+    The results must come from this very model (its fingerprint, the SHA-256 of its spec,
+    is in the JSON). Exit code 0 passed, 3 failed.
+    """
+    import json
+
+    from examgate.core.settings import load_settings
+    from examgate.models.staging import stage
+
+    verdict = stage(load_settings(), version, json.loads(e2e.read_text()),
+                    json.loads(api.read_text()) if api else None)
+    typer.echo(("passed: " if verdict.passed else "failed: ") + "; ".join(verdict.reasons))
+    raise typer.Exit(0 if verdict.passed else 3)
+
+
 @models_app.command("canary")
 def models_canary(
     version: Annotated[str, typer.Argument(help="Version number (or alias) to try.")],
-    fraction: Annotated[float, typer.Option(
-        help="Share of gates that decide with it (0 = shadow scoring only).")] = 0.1,
+    fraction: Annotated[float | None, typer.Option(help=(
+        "Share of gates that decide with it (0 = shadow scoring only; default "
+        "release.canary_fraction)."))] = None,
+    auto: Annotated[bool, typer.Option(help=(
+        "Stay and judge the canary every --interval: promote it when it does better, roll "
+        "it back when it does worse, retire it after --max-duration without a "
+        "difference."))] = False,
+    interval: Annotated[float | None, typer.Option(help=(
+        "Seconds between analyses with --auto (default release.canary_interval_s)."))] = None,
+    max_duration: Annotated[float | None, typer.Option(help=(
+        "Longest canary in seconds with --auto (default release.canary_max_s)."))] = None,
 ) -> None:
-    """Re-embed templates for VERSION, make it the challenger and announce it to processors."""
+    """Re-embed templates for VERSION, make it the challenger and announce it to processors.
+
+    With --auto: exit code 0 promoted, 3 rolled back, 4 retired without a difference.
+    """
+    from datetime import UTC, datetime
+
     from examgate.core.settings import load_settings
+    from examgate.models.canary_analysis import PROMOTE, ROLLBACK
+    from examgate.models.canary_auto import rules_from, run_auto_canary
     from examgate.models.promotion import canary
 
-    report = canary(load_settings(), version, fraction)
+    s = load_settings()
+    began = datetime.now(UTC)
+    report = canary(s, version, s.release.canary_fraction if fraction is None else fraction)
     typer.echo(f"challenger is version {report.version}: {report.built} template(s), "
                f"{len(report.failed)} student(s) without a usable photo")
+    if not auto:
+        return
+    result = run_auto_canary(s, report.version, rules=rules_from(s), since=began,
+                             interval_s=interval or s.release.canary_interval_s,
+                             max_s=max_duration or s.release.canary_max_s)
+    typer.echo(f"canary of version {result.version} ended after {result.analyses} "
+               f"analyses ({result.elapsed_s:.0f} s): {result.action}: "
+               + "; ".join(result.reasons))
+    raise typer.Exit({PROMOTE: 0, ROLLBACK: 3}.get(result.action, 4))
+
+
+@models_app.command("retire")
+def models_retire(
+    version: Annotated[str | None, typer.Argument(
+        help="The challenger's version (default: whichever is the challenger).")] = None,
+    reason: Annotated[str, typer.Option(help="Why, for the registry and the log.")] = "",
+) -> None:
+    """End a canary without promoting it: processors drop the challenger."""
+    from examgate.core.settings import load_settings
+    from examgate.models.promotion import retire
+
+    typer.echo(f"version {retire(load_settings(), version, reason)} no longer runs as canary")
 
 
 @models_app.command("analyse")
@@ -233,6 +299,7 @@ def models_analyse(
     record = {"action": verdict.action, "reasons": list(verdict.reasons),
               "paired": evidence.paired, "agreed": evidence.agreed,
               "verdicts": evidence.verdicts,
+              "review_difference_ci": evidence.review_difference(rules.confidence),
               "champion": evidence.champion.as_record(rules.confidence),
               "challenger": evidence.challenger.as_record(rules.confidence)}
     typer.echo(json.dumps(record, indent=2, default=str))

@@ -28,6 +28,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from examgate.adapters import factory as ports
 from examgate.core.settings import Settings, load_settings
 from simulator.bench_e2e import load_probes
 from simulator.driver import DecisionCollector, Probe, Workers, enroll_cohort, wait_for_group
@@ -160,6 +161,7 @@ def run_api_bench(settings: Settings, rate: float, duration: float, workers: int
         "latency_ms_p99": float(np.percentile(ok, 99)) if ok.size else None,
         "throughput_per_s": statuses.get("200", 0) / span if span > 0 else None,
         "warmup_s": warmup_s, "workers_lost": lost, "model_version": version,
+        "model_fingerprint": ports.model_registry(settings).load(version).fingerprint,
     }
 
 

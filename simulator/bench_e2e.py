@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from examgate.adapters import factory as ports
 from examgate.core.settings import Settings, load_settings
 from simulator.driver import Probe, run_through_system
 
@@ -117,6 +118,8 @@ def run_e2e(settings: Settings, rate: float, duration: float, workers: int, stud
         "throughput_per_s": len(decided) / span if span > 0 else None,
         "max_lag": max((v for _, v in run.lag_series), default=0),
         "lag_series": run.lag_series, "model_version": version,
+        # Which model this was, in any registry (staging's copy of a challenger included).
+        "model_fingerprint": ports.model_registry(settings).load(version).fingerprint,
     }
 
 

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -31,26 +29,21 @@ from simulator.chaos_faults import (
     stack,
 )
 from simulator.chaos_poison import run_poison
-from simulator.driver import DecisionCollector, Workers, enroll_cohort, wait_for_group
+from simulator.driver import (
+    DecisionCollector,
+    Workers,
+    enroll_cohort,
+    scoped_env,
+    wait_for_group,
+)
 
 log = logging.getLogger("examgate.bench.chaos")
 
 
-@contextmanager
-def _worker_env(settings: Settings) -> Iterator[None]:
+def _worker_env() -> AbstractContextManager[None]:
     """The chaos gates send single frames, and only they may check in for the chaos exam."""
-    env = {"EXAMGATE_CHECKIN__SINGLE_FRAME_GATES": json.dumps([GATES]),
-           "EXAMGATE_CHECKIN__EXAM_GATES": json.dumps({EXAM: [GATES]})}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    return scoped_env({"EXAMGATE_CHECKIN__SINGLE_FRAME_GATES": json.dumps([GATES]),
+                       "EXAMGATE_CHECKIN__EXAM_GATES": json.dumps({EXAM: [GATES]})})
 
 
 def cohort(settings: Settings, students: int) -> list[tuple[str, bytes, bytes]]:
@@ -73,7 +66,7 @@ def run_chaos(settings: Settings, faults: tuple[str, ...], *, rate: float, phase
     people = cohort(settings, students)
     results: list[FaultResult] = []
     logs = settings.stack.state_dir / "logs" / "chaos"
-    with _worker_env(settings), Workers(settings, workers, logs, first_metrics_port=9560,
+    with _worker_env(), Workers(settings, workers, logs, first_metrics_port=9560,
                                         restart=True) as running:
         wait_for_group(settings, workers)
         enroll_cohort(settings, [(n, [a]) for n, a, _ in people], version)

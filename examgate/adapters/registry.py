@@ -10,6 +10,7 @@ every load (:mod:`examgate.core.signing`), so the hashes it records can be trust
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -44,6 +45,13 @@ class ModelBundle:
     files: dict[str, Path]  # role ("detector", "embedder") -> local file
     thresholds: Thresholds
     spec: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the spec (file hashes, networks, thresholds, rules): the same model
+        in any registry, e.g. staging's copy of a production challenger."""
+        return hashlib.sha256(json.dumps(self.spec, sort_keys=True, default=str)
+                              .encode()).hexdigest()
 
 
 def files_spec(files: dict[str, Path]) -> dict[str, dict[str, str]]:

@@ -34,6 +34,7 @@ from examgate.core.checkin_settings import CheckInSettings as CheckInSettings
 from examgate.core.liveness_settings import LivenessSettings as LivenessSettings
 from examgate.core.paths import user_cache_dir
 from examgate.core.registry_settings import MlflowSettings as MlflowSettings
+from examgate.core.release_settings import ReleaseSettings as ReleaseSettings
 from examgate.core.signing import DEV_MODEL_SIGNING_KEY, DEV_MODEL_VERIFY_KEY
 
 # Public development defaults: they let a laptop stack start with no set-up, and
@@ -310,6 +311,7 @@ class Settings(EnvOverFileSettings):
     data: DataSettings = Field(default_factory=DataSettings)
     vision: VisionSettings = Field(default_factory=VisionSettings)
     checkin: CheckInSettings = Field(default_factory=CheckInSettings)
+    release: ReleaseSettings = Field(default_factory=ReleaseSettings)
     environment: Literal["development", "production"] = Field(
         "development", description=(
             "production refuses the public development secrets below (template key, "

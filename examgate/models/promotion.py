@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from rich.progress import track
 
@@ -83,16 +84,39 @@ def canary(settings: Settings, version: str, fraction: float) -> ReembedReport:
     gates, once its templates exist."""
     if not 0.0 <= fraction <= 1.0:
         raise ValueError("the canary fraction must lie in [0, 1]")
+    from examgate.models.staging import staging_passed, staging_required
+
     registry = ports.model_registry(settings)
     version = registry.resolve(version)
     if version == registry.resolve("champion"):
         raise ValueError(f"version {version} is already the champion")
+    if staging_required(settings) and not staging_passed(registry, version):
+        raise RegistryError(f"version {version} has not passed staging: run the benchmarks "
+                            "against staging and `examgate models stage` first")
     report = reembed_all(settings, version)
     registry.set_alias("challenger", version)
     _announce(settings, registry, "challenger", version, None, fraction)
     log.info("canary: version %s is the challenger, deciding on %.0f%% of gates", version,
              100 * fraction)
     return report
+
+
+def retire(settings: Settings, version: str | None = None, why: str = "") -> str:
+    """End the canary of the challenger (or ``version``) without promoting it: the alias
+    goes, the processors drop it, the champion decides everywhere. The version stays in
+    the registry, tagged ``canary=retired`` with the reason."""
+    registry = ports.model_registry(settings)
+    aliases = registry.aliases()
+    target = registry.resolve(version) if version else aliases.get("challenger")
+    if target is None:
+        raise RegistryError("no challenger to retire")
+    if aliases.get("challenger") == target:
+        registry.client.delete_registered_model_alias(registry.model_name, "challenger")
+    registry.tag_version(target, "canary", "retired")
+    registry.tag_version(target, "canary.reason", why[:4000])
+    _announce(settings, registry, "challenger", "none", target)
+    log.info("retire: version %s no longer runs as canary%s", target, f" ({why})" if why else "")
+    return target
 
 
 def promote(settings: Settings, version: str | None = None) -> str:
@@ -141,12 +165,12 @@ def rollback(settings: Settings) -> str:
 
 
 def analyse(settings: Settings, version: str | None = None,
-            rules: CanaryRules | None = None) -> tuple[Evidence, CanaryVerdict]:
-    """Read the decisions and proctors' verdicts of the canary period and judge the
-    challenger (or ``version``) against the champion; the analysis goes to MLflow and an
-    AuditEvent says who asked and what came out."""
+            rules: CanaryRules | None = None, *, since: datetime | None = None,
+            record: bool = True) -> tuple[Evidence, CanaryVerdict]:
+    """Read the decisions (those decided at or after ``since``) and proctors' verdicts of the
+    canary period and judge the challenger (or ``version``) against the champion; unless
+    ``record`` is off, the analysis goes to MLflow and an AuditEvent says what came out."""
     from examgate.adapters.kafka import EventReader
-    from examgate.adapters.mlflow import MlflowRun
 
     registry = ports.model_registry(settings)
     challenger = registry.resolve(version or "challenger")
@@ -155,14 +179,27 @@ def analyse(settings: Settings, version: str | None = None,
     records: dict[str, list[dict]] = {"Decision": [], "Feedback": []}
     reader = EventReader(settings.kafka, EventCodec(), [topics.decisions, topics.feedback])
     try:
-        for item, _ in reader.events(timeout=600, idle_timeout=5):
+        for item, _ in reader.events_until_now(timeout=600):
             if not isinstance(item, Exception) and item.name in records:
                 records[item.name].append(item.record)
     finally:
         reader.close()
-    evidence = gather(records["Decision"], records["Feedback"], champion, challenger)
+    decisions = [d for d in records["Decision"] if since is None or d["decided_at"] >= since]
+    evidence = gather(decisions, records["Feedback"], champion, challenger)
     rules = rules or CanaryRules()
     verdict = judge_canary(evidence, rules)
+    if record:
+        record_analysis(settings, registry, evidence, verdict, rules)
+    return evidence, verdict
+
+
+def record_analysis(settings: Settings, registry: ModelRegistry, evidence: Evidence,
+                    verdict: CanaryVerdict, rules: CanaryRules) -> None:
+    """The analysis as an MLflow run ``canary-analysis-vN`` and an AuditEvent."""
+    from examgate.adapters.mlflow import MlflowRun
+
+    champion, challenger = evidence.champion.version, evidence.challenger.version
+    topics = settings.kafka.topics
     with MlflowRun.start(settings.mlflow.tracking_uri, settings.mlflow.experiment,
                          f"canary-analysis-v{challenger}") as run:
         run.params({"champion": champion, "challenger": challenger,
@@ -179,4 +216,3 @@ def analyse(settings: Settings, version: str | None = None,
     publisher.flush()
     log.info("canary analysis of version %s against %s: %s (%s)", challenger, champion,
              verdict.action, "; ".join(verdict.reasons))
-    return evidence, verdict

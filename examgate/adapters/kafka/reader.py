@@ -57,6 +57,41 @@ class EventReader:
             except CodecError as exc:
                 yield exc, received
 
+    def events_until_now(self, timeout: float
+                         ) -> Iterator[tuple[DecodedEvent | CodecError, float]]:
+        """Yield the events committed before this call (up to each partition's end offset
+        when the reader got its partitions), then stop, however busy the topics are;
+        ``TimeoutError`` if that takes longer than ``timeout``."""
+        end = time.monotonic() + timeout
+        ends: dict[tuple[str, int], int] | None = None
+        while time.monotonic() < end:
+            msg = self._consumer.poll(0.2)
+            if ends is None:
+                assigned = self._consumer.assignment()
+                if not assigned:
+                    continue
+                ends = {}
+                for tp in assigned:
+                    low, high = self._consumer.get_watermark_offsets(tp, timeout=10)
+                    if high > low:
+                        ends[(tp.topic, tp.partition)] = high
+            error = msg.error() if msg is not None else None
+            if msg is not None and error is None:
+                received = time.time()
+                try:
+                    yield self._codec.decode(msg.value() or b""), received
+                except CodecError as exc:
+                    yield exc, received
+            elif error is not None and error.code() != KafkaError._PARTITION_EOF:
+                log.warning("reader: %s", error)
+            if not ends:
+                return
+            positions = self._consumer.position(
+                [TopicPartition(t, p) for t, p in ends])
+            if all(tp.offset >= ends[(tp.topic, tp.partition)] for tp in positions):
+                return
+        raise TimeoutError(f"the topics were not read to their end in {timeout:.0f} s")
+
     def close(self) -> None:
         """Leave the group."""
         self._consumer.close()

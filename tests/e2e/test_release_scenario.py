@@ -1,0 +1,45 @@
+"""Staged delivery end to end (issue 15): a better and a worse challenger each go through
+staging (bench e2e as staging's champion, judged by `models stage`) and an automatic
+canary on live simulated traffic, on the real local stack.
+
+The worse one must be rolled back, the better one promoted, a version that skipped
+staging refused as canary, and no check-in lost or decided twice across the switches.
+Small sizes keep it to a few minutes; `examgate bench release` runs the larger one.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from examgate.core.settings import Settings
+from simulator.release import ReleasePlan, release_went_right, run_release
+
+pytestmark = [pytest.mark.integration, pytest.mark.lfw]
+
+
+@pytest.mark.timeout(1500)
+def test_better_challenger_promoted_worse_rolled_back_nothing_lost(stack: Settings) -> None:
+    if not (stack.data.lfw_dir / "images").is_dir():
+        pytest.skip("LFW images not available")
+    plan = ReleasePlan(students=40, rate=6.0, workers=1, fraction=0.25, interval_s=15.0,
+                       max_canary_s=240.0, min_checkins=200, min_verdicts=15,
+                       staging_rate=4.0, staging_s=15.0, staging_burst=0)
+    report = run_release(stack, plan)
+    v = report["versions"]
+    canaries = {c["version"]: c for c in report["canaries"]}
+    for c in report["canaries"]:
+        print(f"release: v{c['version']} {c['action']} after {c['analyses']} analyses "
+              f"({c['canary_s']} s): {c['reasons']}")
+    print(f"release: staging {report['staging']}; {report['check_ins']} check-ins, "
+          f"{report['lost']} lost, {report['duplicated']} duplicated, "
+          f"decided by {report['decided_by']}, impostors accepted "
+          f"{report['impostors_accepted_by']}")
+    assert all(s["passed"] for s in report["staging"].values()), report["staging"]
+    assert report["unstaged_refused"] is True
+    assert canaries[v["worse"]]["action"] == "rollback"
+    assert canaries[v["better"]]["action"] == "promote"
+    assert report["champion_after"] == v["better"]
+    assert (report["lost"], report["duplicated"]) == (0, 0)
+    # Every version decided some check-ins: the switches happened under load.
+    assert set(report["decided_by"]) >= {"champion", "better"}
+    assert release_went_right(report)
