@@ -104,7 +104,7 @@ check "promtool check config" \
   "$BIN/promtool" check config "$PROM/prometheus.yml" "$PROM/prometheus-local.yml"
 
 check "hadolint" "$BIN/hadolint" deploy/docker/Dockerfile.serving deploy/docker/Dockerfile.trainer \
-  deploy/docker/Dockerfile.mlflow
+  deploy/docker/Dockerfile.mlflow deploy/docker/Dockerfile.loadtest
 
 check "Grafana dashboard" "$PYTHON" deploy/tools/check_dashboard.py \
   deploy/observability/grafana/dashboards/examgate.json \

@@ -112,6 +112,8 @@ def test_staging_load_test_job(builds: dict[str, list[Doc]]) -> None:
     assert job["spec"]["suspend"] is True
     pod = job["spec"]["template"]
     (c,) = pod["spec"]["containers"]
+    # The load-test image (Dockerfile.loadtest) carries the simulator; the serving one refuses it.
+    assert c["image"].split(":")[0].endswith("examgate/loadtest")
     script = " ".join(c["args"])
     for bench, out in (("e2e", "/results/e2e.json"), ("api", "/results/api.json")):
         assert f'examgate bench {bench} --rate "$RATE" --duration "$DURATION" --json {out}' in (
