@@ -26,9 +26,11 @@ from typing import Any
 from examgate.adapters.mlflow import MlflowRun, flatten
 from examgate.adapters.registry import ModelBundle, ModelRegistry
 from examgate.core.settings import Settings
+from examgate.models.lfw import people as lfw_people
 from trainer.conditions import conditions_in, evaluation_names, measure_conditions
 from trainer.config import TrainConfig
 from trainer.gates import GateReport, GateSettings, model_measures, run_gates
+from trainer.run_privacy import manifest_summary, purge_feedback_copies, split_identities
 
 log = logging.getLogger("trainer.loop")
 REPORT_FILES = ("gate_report.json", "gate_report.md", "gate_report.html")
@@ -123,15 +125,24 @@ def _run(settings: Settings, request: RetrainRequest, cfg: TrainConfig, run: Mlf
     from trainer.trainset import fetch_feedback
 
     fb_version, manifest = fetch_feedback(settings, request.feedback, cfg.run_dir)
-    if manifest is not None:
-        (cfg.run_dir / "feedback_manifest.json").write_text(json.dumps(manifest, default=str))
-        run.artifact(cfg.run_dir / "feedback_manifest.json")
+    if manifest is not None:  # the manifest names students: the tracker gets counts only
+        (cfg.run_dir / "feedback_summary.json").write_text(
+            json.dumps(manifest_summary(manifest), default=str))
+        run.artifact(cfg.run_dir / "feedback_summary.json")
     targets = list(request.targets) if request.targets is not None else conditions_in(manifest)
     run.params({"feedback_version": fb_version, "targets": ",".join(targets) or "-"})
     identities: tuple[str, ...] = ()
+    students = 0
     candidate = request.candidate_onnx
-    if candidate is None:
-        candidate, identities = _train_and_export(cfg, run, manifest, targets)
+    public = set(lfw_people(settings.data.lfw_dir))
+    try:
+        if candidate is None:
+            candidate, trained_on = _train_and_export(cfg, run, manifest, targets)
+            identities, students = split_identities(trained_on, public)
+    finally:  # whatever happened, the run folder keeps no copy of a feedback student
+        gone = purge_feedback_copies(cfg.run_dir, public)
+        if gone:
+            log.info("retrain: removed from the run folder: %s", ", ".join(gone))
     fit = calibrate_embedder(settings.data.lfw_dir, candidate, champion, cfg.cache_dir,
                              request.calibration_max_images, request.threads)
     thresholds = fit.thresholds
@@ -163,7 +174,8 @@ def _run(settings: Settings, request: RetrainRequest, cfg: TrainConfig, run: Mlf
     if request.dry_run:
         return RetrainResult("passed", "dry run, not registered: " + report.explain(),
                              run.run_id, None, None, fb_version, report, cfg.run_dir)
-    training = {"identities": sorted(identities), "run_id": run.run_id, "config": cfg.name,
+    training = {"identities": sorted(identities), "feedback_identities": students,
+                "run_id": run.run_id, "config": cfg.name,
                 "steps": cfg.steps, "parent_version": champion.version,
                 "feedback_version": fb_version, "targets": targets}
     challenger = Challenger(candidate, thresholds, training, report,

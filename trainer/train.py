@@ -27,12 +27,11 @@ from trainer.config import TrainConfig, config_record, load_config
 from trainer.data import DeviceBatches, FaceSet, build_faceset
 from trainer.losses import MarginHead, build_head
 from trainer.model import build_backbone, set_bn_eval, to_input
+from trainer.run_privacy import CHECKPOINT, SPLIT
 from trainer.tracking import Tracker, open_tracker
 
 log = logging.getLogger("trainer.train")
-CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.json"
-SPLIT = "split.json"
 
 
 @dataclass(frozen=True)

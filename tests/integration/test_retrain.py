@@ -51,12 +51,18 @@ def test_retrain_registers_a_challenger_or_names_the_failed_gate(stack, topic_fa
         assert run.data.params["targets"] == "mask" and "train.final_loss" in run.data.metrics
         artifacts = {a.path for a in client.list_artifacts(result.run_id, "gates")}
         assert {f"gates/{f}" for f in REPORT_FILES} <= artifacts
+        # Issue 12: the tracker never gets the feedback manifest (it names students), only
+        # its summary; the run folder keeps no mirror of the frames.
+        root = {a.path for a in client.list_artifacts(result.run_id)}
+        assert "feedback_summary.json" in root and "feedback_manifest.json" not in root
+        assert not (result.run_dir / "feedback").exists()
         assert result.report is not None
         assert [r.gate for r in result.report.results] == list(GATES)
         if result.registered:
             assert registry.resolve(alias) == result.version
             spec = registry.load(result.version).spec
             assert spec["training"]["run_id"] == result.run_id
+            assert spec["training"]["feedback_identities"] == 0
             assert spec["thresholds"]["accept"] > spec["thresholds"]["reject"]
         else:
             assert alias not in registry.aliases()
