@@ -89,6 +89,9 @@ class KafkaSettings(Section):
     sasl_mechanism: str | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
+    ssl_ca_location: str | None = Field(None, description=(
+        "PEM file of the CA that signed the brokers' certificates (SSL / SASL_SSL), e.g. "
+        "the Strimzi cluster CA for gates on the external listener; unset: the system's."))
     topics: TopicSettings = Field(default_factory=TopicSettings)
     processor_group: str = Field("examgate-processors",
                                  description="Consumer group of the processor workers.")
@@ -112,6 +115,8 @@ class KafkaSettings(Section):
             conf["sasl.password"] = (
                 self.sasl_password.get_secret_value() if self.sasl_password else ""
             )
+        if self.ssl_ca_location:
+            conf["ssl.ca.location"] = self.ssl_ca_location
         return conf
 
 

@@ -125,6 +125,23 @@ def test_each_gate_has_a_user_that_may_only_publish_checkins(
         assert "password" not in user["spec"]["authentication"], name
 
 
+def test_gates_outside_the_cluster_reach_kafka_only_over_tls_and_scram(
+        rendered: dict[str, list[Doc]]) -> None:
+    """The gates' route into the cluster (issue 12): an external listener with TLS and SCRAM,
+    open only to the gates' network; the in-cluster listener stays internal."""
+    (kafka,) = [d for d in rendered["production"] if d["kind"] == "Kafka"]
+    listeners = {x["name"]: x for x in kafka["spec"]["kafka"]["listeners"]}
+    gates = listeners["gates"]
+    assert gates["type"] in ("loadbalancer", "ingress", "nodeport")
+    assert gates["tls"] is True and gates["authentication"]["type"] == "scram-sha-512"
+    ranges = gates["configuration"]["loadBalancerSourceRanges"]
+    assert ranges and "0.0.0.0/0" not in ranges
+    assert [p["ipBlock"]["cidr"] for p in gates["networkPolicyPeers"]] == ranges
+    assert listeners["plain"]["type"] == "internal"
+    # Every listener authenticates: no anonymous producer anywhere.
+    assert all(x["authentication"]["type"] == "scram-sha-512" for x in listeners.values())
+
+
 def test_only_gates_publish_checkins_and_only_the_registrar_enrollments(
         rendered: dict[str, list[Doc]]) -> None:
     """Check-ins come from the gates and from the HTTP API, which publishes its kiosks'."""

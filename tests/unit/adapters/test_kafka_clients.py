@@ -61,6 +61,17 @@ def test_sasl_credentials_reach_every_client() -> None:
                  factory.transactional_producer_config("t"), factory.admin_config()):
         assert conf["sasl.username"] == "eg" and conf["sasl.password"] == "s3cret"
         assert conf["security.protocol"] == "SASL_SSL"
+        assert "ssl.ca.location" not in conf  # the system's CAs
+
+
+def test_a_gate_outside_the_cluster_trusts_the_cluster_ca() -> None:
+    # The external listener's certificate is signed by Strimzi's cluster CA, not a public one.
+    kafka = KafkaSettings(bootstrap_servers="kafka.campus.example:9094",
+                          security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512",
+                          sasl_username="examgate-gate-hall-a-01",
+                          sasl_password=SecretStr("p"), ssl_ca_location="/etc/examgate/ca.crt")
+    conf = KafkaClients(kafka).producer_config(client_id="gate")
+    assert conf["ssl.ca.location"] == "/etc/examgate/ca.crt"
 
 
 def test_private_groups_are_never_shared() -> None:
