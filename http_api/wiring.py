@@ -13,7 +13,9 @@ from confluent_kafka import KafkaError, KafkaException
 from examgate.adapters import factory as ports
 from examgate.adapters.kafka import EventReader, KafkaClients
 from examgate.core.codec import EventCodec
+from examgate.core.gate_signatures import signed_headers
 from examgate.core.settings import Settings
+from examgate.core.signing import ModelSigner
 from http_api.app import ApiContext
 from http_api.decisions import DecisionFeed, DecisionIndex
 from http_api.settings import ApiSettings
@@ -29,6 +31,10 @@ class CheckInPublisher:
         self.codec = EventCodec()
         self.timeout_s = timeout_s
         self._producer = KafkaClients(settings.kafka).producer(client_id="examgate-api")
+        # The API checks in for its kiosks (each token bound to its gates): it signs with its
+        # own key, which the processors trust for those gates (checkin.gate_keys).
+        key = settings.checkin.gate_signing_key
+        self._signer = ModelSigner.from_base64(key.get_secret_value()) if key else None
         self._poller = threading.Thread(target=self._serve, name="kafka-deliveries",
                                         daemon=True)
         self._stop = threading.Event()
@@ -48,8 +54,10 @@ class CheckInPublisher:
                 failure.append(err)
             done.set()
 
-        self._producer.produce(self.topic, key=record["gate_id"].encode(),
-                               value=self.codec.encode("CheckIn", record), on_delivery=delivered)
+        value = self.codec.encode("CheckIn", record)
+        self._producer.produce(self.topic, key=record["gate_id"].encode(), value=value,
+                               headers=signed_headers(self._signer, value),
+                               on_delivery=delivered)
         if not done.wait(self.timeout_s):
             raise TimeoutError(f"no delivery report within {self.timeout_s:.0f} s")
         if failure:

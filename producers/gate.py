@@ -24,6 +24,7 @@ from examgate.core import events
 from examgate.core.codec import EventCodec
 from examgate.core.ports import ObjectStore, ObjectStoreError
 from examgate.core.settings import Settings
+from examgate.core.signing import ModelSigner
 from examgate.core.verify import GATE_UPLOADS
 from producers.frames import IMAGE_SUFFIXES, Capture, Frame
 
@@ -200,7 +201,10 @@ def make_gate(settings: Settings, gate_id: str, exam_id: str, camera_id: str | N
     """A gate producer connected to the configured Kafka and object store."""
     from examgate.adapters.objectstore import S3ObjectStore
 
-    publisher = EventPublisher(settings.kafka, EventCodec(), client_id=f"gate-{gate_id}")
+    key = settings.checkin.gate_signing_key
+    publisher = EventPublisher(settings.kafka, EventCodec(), client_id=f"gate-{gate_id}",
+                               signer=ModelSigner.from_base64(key.get_secret_value())
+                               if key is not None else None)
     return GateProducer(settings, GateConfig(gate_id, exam_id, camera_id or gate_id,
                                              inline_max_bytes, burst),
                         publisher, S3ObjectStore.from_settings(settings.object_store))

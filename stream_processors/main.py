@@ -10,6 +10,7 @@ from examgate.adapters import factory as ports
 from examgate.adapters.registry import RegistryError
 from examgate.core.codec import EventCodec
 from examgate.core.enrollment import Enroller
+from examgate.core.gate_signatures import GateSignatures
 from examgate.core.settings import Settings
 from examgate.core.verify import GATE_UPLOADS, Verifier
 from stream_processors.runtime import Runtime
@@ -47,7 +48,13 @@ def build_runtime(settings: Settings, worker_id: str) -> Runtime:
                         lookalike_margin=settings.checkin.lookalike_margin,
                         events_seen=ports.event_ledger(settings),
                         event_memory_s=settings.checkin.event_memory_s,
-                        gate_check=settings.checkin.gate_problem)
+                        gate_check=settings.checkin.gate_problem,
+                        gate_signatures=GateSignatures.from_settings(settings.checkin))
+    if not settings.checkin.require_gate_signatures:
+        log.warning("checkin.require_gate_signatures is off: check-ins from gates without a "
+                    "key in checkin.gate_keys (%d listed) are decided unsigned, so a gate's "
+                    "credential can check in under another gate's id",
+                    len(settings.checkin.gate_keys))
     if not settings.checkin.exam_gates:
         log.warning("checkin.exam_gates is empty: any gate may check students in for any "
                     "exam (set the timetable to refuse check-ins from other halls)")

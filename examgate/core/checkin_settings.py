@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import fnmatch
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from examgate.core.signing import ModelVerifier
 
 
 class CheckInSettings(BaseModel):
@@ -49,6 +51,29 @@ class CheckInSettings(BaseModel):
         "from the exam office's timetable. When set, a check-in for an exam not listed, or "
         "from a gate not among its exam's, is REVIEW INVALID_EVENT. Empty (the default) "
         "checks nothing; the processors say so when they start."))
+
+    gate_keys: dict[str, tuple[str, ...]] = Field(default_factory=dict, description=(
+        "Each gate's Ed25519 public keys (base64; several during a rotation), by gate id or "
+        "pattern ('kiosk-*' for the HTTP API's key): a check-in from a listed gate is decided "
+        "only if one of them signed it (Kafka header examgate-gate-signature), else REVIEW "
+        "INVALID_EVENT. `examgate models keygen` makes a pair."))
+    require_gate_signatures: bool = Field(False, description=(
+        "Refuse (REVIEW INVALID_EVENT) check-ins from gates without a key in gate_keys. Off, "
+        "an unlisted gate's check-ins are decided unsigned and the processors say so."))
+    gate_signing_key: SecretStr | None = Field(None, description=(
+        "This gate's (or the HTTP API's) Ed25519 private key, base64: what it publishes is "
+        "signed with it. Only gates and the API set it."))
+
+    @field_validator("gate_keys")
+    @classmethod
+    def _keys_are_keys(cls, keys: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        """A placeholder or truncated key fails when the process starts."""
+        for gate, values in keys.items():
+            try:
+                ModelVerifier(values)
+            except ValueError as exc:
+                raise ValueError(f"gate_keys[{gate!r}]: {exc}") from None
+        return keys
 
     @model_validator(mode="after")
     def _memory_outlasts_freshness(self) -> CheckInSettings:

@@ -71,9 +71,11 @@ class ModelSigner:
 class ModelVerifier:
     """Checks signatures against a set of trusted public keys."""
 
-    def __init__(self, public_keys: Iterable[str]) -> None:
+    def __init__(self, public_keys: Iterable[str], *, trusted_in: str = "mlflow.trusted_keys",
+                 what: str = "the spec") -> None:
         keys = [_raw(k, "verify") for k in public_keys]
         self._keys = {key_id(k): Ed25519PublicKey.from_public_bytes(k) for k in keys}
+        self._trusted_in, self._what = trusted_in, what  # for the messages
 
     def verify(self, data: bytes, signature: dict[str, str]) -> None:
         """Return if ``signature`` is a trusted key's over ``data``; SignatureError otherwise."""
@@ -82,12 +84,12 @@ class ModelVerifier:
         key = self._keys.get(str(signature.get("key_id")))
         if key is None:
             raise SignatureError(f"signed by key {signature.get('key_id')}, which is not a "
-                                 "trusted key (mlflow.trusted_keys)")
+                                 f"trusted key ({self._trusted_in})")
         try:
             key.verify(base64.b64decode(str(signature.get("signature")), validate=True), data)
         except (InvalidSignature, ValueError) as exc:
-            raise SignatureError("the signature does not match the spec: it was changed "
-                                 "after signing") from exc
+            raise SignatureError(f"the signature does not match {self._what}: it was "
+                                 "changed after signing") from exc
 
 
 DEV_MODEL_VERIFY_KEY = ModelSigner.from_base64(DEV_MODEL_SIGNING_KEY).public_key

@@ -19,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from examgate.core import lookalikes, policy
 from examgate.core.events import utcnow
+from examgate.core.gate_signatures import GateSignatures
 from examgate.core.matching import Analysis, LivenessReading, judge
 from examgate.core.policy import LivenessCheck, Thresholds, Verdict
 from examgate.core.ports import (
@@ -128,7 +129,8 @@ class Verifier:
                  lookalike_margin: float = lookalikes.MARGIN,
                  events_seen: EventLedger | None = None,
                  event_memory_s: float = 86_400.0,
-                 gate_check: Callable[[str, str], str | None] | None = None) -> None:
+                 gate_check: Callable[[str, str], str | None] | None = None,
+                 gate_signatures: GateSignatures | None = None) -> None:
         self.templates = templates
         self.objects = objects
         self.frames_bucket = frames_bucket
@@ -145,6 +147,7 @@ class Verifier:
         self.event_memory_s = event_memory_s
         # (exam id, gate id) -> why that gate may not check in for that exam, or None.
         self.gate_check = gate_check or (lambda exam_id, gate_id: None)
+        self.gate_signatures = gate_signatures
         self.canary_fraction = 0.0
         self._clock = clock
         self._uploads = ThreadPoolExecutor(1 + max_extra_frames, thread_name_prefix="review")
@@ -265,10 +268,12 @@ class Verifier:
         finally:
             stage_ms["match"] = (self._clock() - t1) * 1000
 
-    def verify(self, checkin: dict[str, Any], source: str | None = None) -> VerifyResult:
+    def verify(self, checkin: dict[str, Any], source: str | None = None, *,
+               payload: bytes | None = None, signature: bytes | None = None) -> VerifyResult:
         """Decide one decoded CheckIn record, read from ``source`` (its topic, partition and
         offset; with a ledger, raises :class:`DuplicateEvent` when another record carried its
-        event id first)."""
+        event id first). ``payload`` and ``signature``: the record's bytes and its gate
+        signature header, checked when gates have keys."""
         stage_ms: dict[str, float] = {}
         sim: float | None = None
         quality: dict[str, Any] | None = None
@@ -290,6 +295,9 @@ class Verifier:
                 raise StaleCheckIn(stale)
             if (elsewhere := self.gate_check(checkin["exam_id"], gate_id)) is not None:
                 raise StaleCheckIn(elsewhere)
+            if self.gate_signatures is not None and (forged := self.gate_signatures.problem(
+                    gate_id, payload or b"", signature)) is not None:
+                raise StaleCheckIn(forged)
             t0 = self._clock()
             try:
                 frame = self.fetch_frame(checkin["frame"], gate_id=gate_id)

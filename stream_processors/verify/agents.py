@@ -10,6 +10,7 @@ from confluent_kafka import Message
 
 from examgate.adapters.eos import Output
 from examgate.core.codec import CodecError
+from examgate.core.gate_signatures import signature_in
 from examgate.core.verify import DuplicateEvent
 from stream_processors.deadletter import dead_letter
 from stream_processors.metrics import (
@@ -34,8 +35,10 @@ def handle(rt: Runtime, msg: Message) -> list[Output]:
         return [dead_letter(rt.settings.kafka.topics, rt.codec, msg, reason=exc.reason,
                             detail=exc.detail, stage="verify.decode_event")]
     source = f"{msg.topic()}[{msg.partition()}]@{msg.offset()}"
+    signature = signature_in(msg.headers())
     try:
-        decision = rt.verifier.verify(checkin, source=source).decision
+        decision = rt.verifier.verify(checkin, source=source, payload=msg.value() or b"",
+                                      signature=signature).decision
         value = rt.codec.encode("Decision", decision)
     except DuplicateEvent as exc:
         return [dead_letter(rt.settings.kafka.topics, rt.codec, msg, reason="DUPLICATE_EVENT",

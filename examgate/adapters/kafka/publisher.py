@@ -15,7 +15,9 @@ from typing import Any
 from confluent_kafka import KafkaError
 
 from examgate.core.codec import EventCodec
+from examgate.core.gate_signatures import signed_headers
 from examgate.core.settings import KafkaSettings
+from examgate.core.signing import ModelSigner
 
 from .clients import KafkaClients
 
@@ -39,9 +41,11 @@ class EventPublisher:
     """Publishes encoded events with idempotence and full acknowledgement."""
 
     def __init__(self, kafka: KafkaSettings, codec: EventCodec, client_id: str, *,
-                 extra: Mapping[str, Any] | None = None) -> None:
+                 extra: Mapping[str, Any] | None = None,
+                 signer: ModelSigner | None = None) -> None:
         self._producer = KafkaClients(kafka).producer(client_id=client_id, extra=extra)
         self._codec = codec
+        self._signer = signer  # a gate's key: each record goes out with its signature header
         self.report = DeliveryReport()
         self._lock = threading.Lock()
 
@@ -64,9 +68,10 @@ class EventPublisher:
                     event_id: str = "?") -> None:
         """Send already-encoded bytes (also used to inject bad events in tests)."""
         k = key.encode() if isinstance(key, str) else key
+        headers = signed_headers(self._signer, value)
         while True:
             try:
-                self._producer.produce(topic, key=k, value=value,
+                self._producer.produce(topic, key=k, value=value, headers=headers,
                                        on_delivery=self._on_delivery(event_id))
                 break
             except BufferError:
