@@ -25,6 +25,9 @@ def _client_errors() -> tuple[type[Exception], ...]:
     return (MinioException, OSError, HTTPError)
 
 
+POOL_CONNECTIONS = 16  # kept open per object-store host
+
+
 def minio_client(cfg: ObjectStoreSettings, timeout_s: float | None = None,
                  retries: int | None = None) -> Minio:
     """The one ``minio`` client builder. With no timeout or retry count it keeps the
@@ -37,7 +40,11 @@ def minio_client(cfg: ObjectStoreSettings, timeout_s: float | None = None,
         timeout = 5.0 if timeout_s is None else timeout_s
         http = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=timeout, read=timeout),
-            retries=urllib3.Retry(total=retries or 0, backoff_factor=0.2))
+            retries=urllib3.Retry(total=retries or 0, backoff_factor=0.2),
+            # A verify worker keeps a burst for review from up to 9 threads at once; with
+            # urllib3's default of one connection per host each other upload opened and
+            # dropped its own ("Connection pool is full, discarding connection").
+            maxsize=POOL_CONNECTIONS)
     return Minio(cfg.endpoint, access_key=cfg.access_key,
                  secret_key=cfg.secret_key.get_secret_value(), secure=cfg.secure,
                  region=cfg.region, http_client=http)

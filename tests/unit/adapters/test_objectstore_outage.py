@@ -52,3 +52,14 @@ def test_a_presigned_link_without_a_region_asks_the_store_and_fails_as_the_port(
         endpoint=f"127.0.0.1:{_closed_port()}", timeout_s=1.0, retries=1, region=None))
     with pytest.raises(ObjectStoreError):
         store.presigned_url("frames", "review/s/e.jpg", timedelta(minutes=5))
+
+
+def test_parallel_uploads_share_open_connections() -> None:
+    """A worker keeps a burst for review from several threads: the client's pool holds that
+    many connections (it held one, and logged "Connection pool is full" for every other)."""
+    from examgate.adapters.objectstore import minio_client
+    from examgate.core.settings import ObjectStoreSettings
+
+    client = minio_client(ObjectStoreSettings(), timeout_s=1.0, retries=0)
+    pool = client._http.connection_from_host("127.0.0.1", 9000, "http")
+    assert pool.pool.maxsize >= 9
