@@ -155,7 +155,8 @@ def run_release(settings: Settings, plan: ReleasePlan) -> dict[str, Any]:
         logs = prod.stack.state_dir / "logs" / f"release-{run}"
         with Workers(prod, plan.workers, logs, first_metrics_port=9590, restart=True):
             wait_for_group(prod, plan.workers)
-            enroll_cohort(prod, [(n, photos[:1]) for n, photos in people], old)
+            report["enroll_failed"] = sorted(enroll_cohort(
+                prod, [(n, photos[:1]) for n, photos in people], old))
             collector = DecisionCollector(prod, EventCodec())
             collector.start()
             if not collector.ready.wait(60):
@@ -187,7 +188,12 @@ def _tally(traffic: LiveTraffic, collector: DecisionCollector,
             "lost": len(traffic.outcomes) - len(decided), "duplicated": collector.duplicates,
             "decided_by": dict(by), "impostors_accepted_by": dict(wrong),
             "impostors": sum(o.probe.label["kind"] == "impostor" for o in traffic.outcomes),
-            "proctor_verdicts": traffic.verdicts}
+            "proctor_verdicts": traffic.verdicts,
+            # Students some version decided NOT_ENROLLED: only those whose photo failed at
+            # enrollment, never one left without a template of the deciding version.
+            "not_enrolled_students": sorted({o.probe.claimed_student_id for o in decided
+                                             if o.decision
+                                             and o.decision["reason"] == "NOT_ENROLLED"})}
 
 
 def write(report: dict[str, Any], path: Path) -> None:
@@ -264,4 +270,5 @@ def release_went_right(report: dict[str, Any]) -> bool:
     v = report["versions"]
     return (actions.get(v["worse"]) == "rollback" and actions.get(v["better"]) == "promote"
             and report["champion_after"] == v["better"] and report["lost"] == 0
-            and report["duplicated"] == 0 and report["unstaged_refused"] is True)
+            and report["duplicated"] == 0 and report["unstaged_refused"] is True
+            and set(report["not_enrolled_students"]) <= set(report["enroll_failed"]))

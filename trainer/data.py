@@ -15,7 +15,6 @@ outgrows memory.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 from collections.abc import Iterable, Iterator
@@ -119,7 +118,7 @@ def build_faceset(cfg: TrainConfig) -> FaceSet:
     if cfg.dataset == "feedback":
         if cfg.feedback_manifest is None:
             raise ValueError("dataset=feedback needs feedback_manifest")
-        return feedback(cfg.feedback_manifest, cfg.feedback_root, cfg.cache_dir,
+        return feedback(cfg.feedback_manifest, cfg.feedback_root,
                         held_out=evaluation_identities(cfg.lfw_dir, cfg.eval_folds)
                         if (cfg.lfw_dir / "pairs.txt").is_file() else ())
     raise ValueError(f"unknown dataset {cfg.dataset!r}: synthetic, lfw or feedback")
@@ -188,16 +187,15 @@ def read_manifest(path: Path) -> list[FeedbackSample]:
     return samples
 
 
-def feedback(manifest: Path, root: Path | None, cache_dir: Path,
-             held_out: Iterable[str] = ()) -> FaceSet:
-    """Reviewed samples aligned once (no landmark fallback: a frame without a face is dropped
-    and logged with its reason)."""
+def feedback(manifest: Path, root: Path | None, held_out: Iterable[str] = ()) -> FaceSet:
+    """Reviewed samples, aligned (no landmark fallback: a frame without a face is dropped
+    and logged with its reason). Never cached: a cache keyed by this manifest would keep a
+    student's face after erasure rewrote the manifest (LFW's crops are cached, these not)."""
     samples = read_manifest(manifest)
     check_disjoint((s.identity for s in samples), {"evaluation": held_out}, name="feedback")
     folder = Path(root) if root is not None else Path(manifest).parent
-    tag = "feedback-" + hashlib.sha256(Path(manifest).read_bytes()).hexdigest()[:8]
-    crops = align_files(folder, [s.key for s in samples], cache_dir=cache_dir,
-                        fallback_landmarks=False, tag=tag)
+    crops = align_files(folder, [s.key for s in samples], cache_dir=None,
+                        fallback_landmarks=False)
     by_key = {s.key: s.identity for s in samples}
     identities = tuple(sorted({by_key[k] for k in crops.names}))
     index = {p: i for i, p in enumerate(identities)}

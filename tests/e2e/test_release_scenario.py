@@ -40,6 +40,8 @@ def test_better_challenger_promoted_worse_rolled_back_nothing_lost(stack: Settin
     assert canaries[v["better"]]["action"] == "promote"
     assert report["champion_after"] == v["better"]
     assert (report["lost"], report["duplicated"]) == (0, 0)
+    # No student was decided by a version without its own template (issue 15).
+    assert set(report["not_enrolled_students"]) <= set(report["enroll_failed"])
     # Every version decided some check-ins: the switches happened under load.
     assert set(report["decided_by"]) >= {"champion", "better"}
     assert release_went_right(report)

@@ -56,7 +56,7 @@ def test_feedback_identities_must_not_be_evaluation_identities(fake_lfw, tmp_pat
     manifest.write_text(json.dumps({"schema": MANIFEST_SCHEMA, "samples": [
         {"key": "a.jpg", "identity": "Eva"}, {"key": "b.jpg", "identity": "s-1"}]}))
     with pytest.raises(SplitOverlapError, match="feedback and evaluation"):
-        feedback(manifest, tmp_path, tmp_path / "cache",
+        feedback(manifest, tmp_path,
                  held_out=evaluation_identities(fake_lfw, (0,)))
 
 
