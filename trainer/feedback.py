@@ -33,7 +33,12 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from examgate.core.codec import CodecError, EventCodec
-from examgate.core.erasure import DATASET_PREFIX, MANIFEST, UNKNOWN  # one layout, core's
+from examgate.core.erasure import (  # one layout, core's
+    DATASET_PREFIX,
+    MANIFEST,
+    UNKNOWN,
+    erase_training_copies,
+)
 from examgate.core.ports import ObjectStore, ObjectStoreError
 from examgate.core.settings import KafkaSettings, Settings, TopicSettings
 
@@ -276,9 +281,25 @@ def build_dataset(source: TopicSource, objects: ObjectStore, *, topics: TopicSet
         return None, manifest
     objects.put(bucket, f"{folder}/{MANIFEST}",
                 json.dumps(manifest, indent=1, default=str).encode(), "application/json")
+    # A student DELETEd while this version was being built: the erasure scanned only the
+    # manifests written before this one, but it deleted the student's review frames first,
+    # so a frame gone now (after this manifest exists) names a student to erase here too.
+    erased = sorted({sample["claimed_student_id"] for sample in samples
+                     if not _still_stored(objects, decisions[sample["decision_id"]])})
+    for student in erased:
+        erase_training_copies(objects, bucket, student)
+        log.warning("%s: %s was deleted while %s was being built; erased from it", STAGE,
+                    student, folder)
+    if erased:
+        manifest = json.loads(objects.get(bucket, f"{folder}/{MANIFEST}"))
     log.info("%s: wrote %s/%s: %d samples (%s), skipped %s", STAGE, bucket, folder,
              len(samples), dict(counts.by_verdict), dict(counts.skipped))
     return version, manifest
+
+
+def _still_stored(objects: ObjectStore, decision: Record) -> bool:
+    ref = decision["review_frame"]
+    return ref["key"] in objects.keys(ref["bucket"], ref["key"])
 
 
 def _write_sample(objects: ObjectStore, bucket: str, folder: str, fb: Record, decision: Record,

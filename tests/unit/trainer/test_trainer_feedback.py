@@ -191,3 +191,36 @@ def test_labels_tags_and_names() -> None:
     assert tags_of({"scenario": "a"}, {"scenario": "b"})["scenario"] == "a"
     assert sample_name("abc-123", "image/png") == "abc-123.png"
     assert "/" not in sample_name("../../etc/passwd", "image/jpeg")
+
+
+class _DeleteLandsDuringTheBuild(MemoryObjectStore):
+    """A store where a student's DELETE runs while a dataset build is copying frames: the
+    review frames go and the erasure scans the manifests already written (not the one
+    being built), just before the build writes its manifest."""
+
+    def __init__(self, inner: MemoryObjectStore, student: str) -> None:
+        super().__init__()
+        self.__dict__.update(inner.__dict__)
+        self.student = student
+
+    def put(self, bucket: str, key: str, data: bytes, content_type: str = "") -> None:
+        if key.endswith("/manifest.json") and self.student:
+            from examgate.core.erasure import erase_training_copies
+
+            self.delete_prefix(FRAMES, f"review/{self.student}/")
+            erase_training_copies(self, TRAINING, self.student)
+            self.student = ""
+        super().put(bucket, key, data, content_type)
+
+
+def test_a_delete_during_a_build_leaves_no_copy_of_the_student(world: World) -> None:
+    """Issue 12: the build re-checks its frames once its manifest is written, so a student
+    deleted meanwhile is scrubbed from it too (the erasure's scan missed it)."""
+    kept, gone = world.decision("s-keep"), world.decision("s-gone")
+    world.verdict(kept, "SAME_PERSON")
+    world.verdict(gone, "SAME_PERSON")
+    world.objects = _DeleteLandsDuringTheBuild(world.objects, "s-gone")
+    version, _ = world.build()
+    stored = json.loads(world.objects.get(TRAINING, f"feedback/v{version}/manifest.json"))
+    assert [s["identity"] for s in stored["samples"]] == ["s-keep"]
+    assert not [k for k in world.objects.keys(TRAINING) if gone in k]
