@@ -234,13 +234,14 @@ def models_canary(
 ) -> None:
     """Re-embed templates for VERSION, make it the challenger and announce it to processors.
 
-    With --auto: exit code 0 promoted, 3 rolled back, 4 retired without a difference.
+    With --auto: exit code 0 promoted, 3 rolled back, 4 retired (no difference shown, or
+    the canary could not be judged), 5 ended because someone else moved the challenger.
     """
     from datetime import UTC, datetime
 
     from examgate.core.settings import load_settings
     from examgate.models.canary_analysis import PROMOTE, ROLLBACK
-    from examgate.models.canary_auto import rules_from, run_auto_canary
+    from examgate.models.canary_auto import ENDED, rules_from, run_auto_canary
     from examgate.models.promotion import canary
 
     s = load_settings()
@@ -256,7 +257,7 @@ def models_canary(
     typer.echo(f"canary of version {result.version} ended after {result.analyses} "
                f"analyses ({result.elapsed_s:.0f} s): {result.action}: "
                + "; ".join(result.reasons))
-    raise typer.Exit({PROMOTE: 0, ROLLBACK: 3}.get(result.action, 4))
+    raise typer.Exit({PROMOTE: 0, ROLLBACK: 3, ENDED: 5}.get(result.action, 4))
 
 
 @models_app.command("retire")

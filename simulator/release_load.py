@@ -67,7 +67,10 @@ class LiveTraffic:
                 photo = other[1][1 + k % (len(other[1]) - 1)]
             else:
                 photo = photos[1 + k % (len(photos) - 1)]
-            out.append(Probe(f"rel-{k % self.gates + 1}", student, photo, i / self.rate,
+            # A stride that is not a multiple of 4 or of the cohort: impostors and every
+            # student reach every gate, the canary's included.
+            gate = (k + k // 4) % self.gates + 1
+            out.append(Probe(f"rel-{gate}", student, photo, i / self.rate,
                              {"kind": "impostor" if impostor else "genuine"}))
         self._sent += len(out)
         return out

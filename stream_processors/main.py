@@ -39,6 +39,8 @@ def build_runtime(settings: Settings, worker_id: str) -> Runtime:
     except RegistryError as exc:
         raise SystemExit(f"no champion model in the registry ({exc}); "
                          "run `examgate models bootstrap` first") from exc
+    signatures = GateSignatures.from_settings(
+        settings.checkin, production=settings.environment == "production")
     verifier = Verifier(templates, objects, settings.object_store.bucket_frames, champion,
                         processor_id=worker_id, max_frame_bytes=settings.vision.max_image_bytes,
                         max_capture_age_s=settings.checkin.max_capture_age_s,
@@ -49,12 +51,15 @@ def build_runtime(settings: Settings, worker_id: str) -> Runtime:
                         events_seen=ports.event_ledger(settings),
                         event_memory_s=settings.checkin.event_memory_s,
                         gate_check=settings.checkin.gate_problem,
-                        gate_signatures=GateSignatures.from_settings(settings.checkin))
-    if not settings.checkin.require_gate_signatures:
+                        gate_signatures=signatures)
+    if signatures is None or not signatures.required:
         log.warning("checkin.require_gate_signatures is off: check-ins from gates without a "
                     "key in checkin.gate_keys (%d listed) are decided unsigned, so a gate's "
                     "credential can check in under another gate's id",
                     len(settings.checkin.gate_keys))
+    elif not settings.checkin.gate_keys:
+        log.error("gate signatures are required (production) and checkin.gate_keys is empty: "
+                  "every check-in will be REVIEW INVALID_EVENT until the gates' keys are set")
     if not settings.checkin.exam_gates:
         log.warning("checkin.exam_gates is empty: any gate may check students in for any "
                     "exam (set the timetable to refuse check-ins from other halls)")

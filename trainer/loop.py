@@ -30,7 +30,12 @@ from examgate.models.lfw import people as lfw_people
 from trainer.conditions import conditions_in, evaluation_names, measure_conditions
 from trainer.config import TrainConfig
 from trainer.gates import GateReport, GateSettings, model_measures, run_gates
-from trainer.run_privacy import manifest_summary, purge_feedback_copies, split_identities
+from trainer.run_privacy import (
+    TRAIN_FACES,
+    manifest_summary,
+    purge_feedback_copies,
+    split_identities,
+)
 
 log = logging.getLogger("trainer.loop")
 REPORT_FILES = ("gate_report.json", "gate_report.md", "gate_report.html")
@@ -124,22 +129,23 @@ def _run(settings: Settings, request: RetrainRequest, cfg: TrainConfig, run: Mlf
     from trainer.register import Challenger, register_challenger
     from trainer.trainset import fetch_feedback
 
-    fb_version, manifest = fetch_feedback(settings, request.feedback, cfg.run_dir)
-    if manifest is not None:  # the manifest names students: the tracker gets counts only
-        (cfg.run_dir / "feedback_summary.json").write_text(
-            json.dumps(manifest_summary(manifest), default=str))
-        run.artifact(cfg.run_dir / "feedback_summary.json")
-    targets = list(request.targets) if request.targets is not None else conditions_in(manifest)
-    run.params({"feedback_version": fb_version, "targets": ",".join(targets) or "-"})
     identities: tuple[str, ...] = ()
     students = 0
     candidate = request.candidate_onnx
     public = set(lfw_people(settings.data.lfw_dir))
-    try:
+    try:  # from the first frame mirrored on: whatever happens, no copy is left behind
+        fb_version, manifest = fetch_feedback(settings, request.feedback, cfg.run_dir)
+        if manifest is not None:  # the manifest names students: the tracker gets counts
+            (cfg.run_dir / "feedback_summary.json").write_text(
+                json.dumps(manifest_summary(manifest), default=str))
+            run.artifact(cfg.run_dir / "feedback_summary.json")
+        targets = (list(request.targets) if request.targets is not None
+                   else conditions_in(manifest))
+        run.params({"feedback_version": fb_version, "targets": ",".join(targets) or "-"})
         if candidate is None:
             candidate, trained_on = _train_and_export(cfg, run, manifest, targets)
             identities, students = split_identities(trained_on, public)
-    finally:  # whatever happened, the run folder keeps no copy of a feedback student
+    finally:
         gone = purge_feedback_copies(cfg.run_dir, public)
         if gone:
             log.info("retrain: removed from the run folder: %s", ", ".join(gone))
@@ -200,7 +206,7 @@ def _train_and_export(cfg: TrainConfig, run: MlflowRun, manifest: dict[str, Any]
 
     faces, info = training_set(cfg, manifest, targets)
     run.params(info)
-    npz = cfg.run_dir / "train_faces.npz"
+    npz = cfg.run_dir / TRAIN_FACES
     faces.save(npz, eval_folds=list(cfg.eval_folds))
     summary = train(replace(cfg, crops_npz=npz, mlflow_tracking_uri=None))
     run.metrics({f"train.{k}": v for k, v in summary.items()})

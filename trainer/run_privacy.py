@@ -9,7 +9,8 @@ student is deleted. A run must not make copies that erasure cannot reach:
   SHA-256), never the manifest, whose samples name students;
 * the model version's spec lists only the LFW identities it trained on (the simulator and
   the evaluations exclude those) and the *number* of feedback identities;
-* after training, the run folder drops the mirrored frames, the student ids in
+* after training (or a failure anywhere from the first frame mirrored on), the run folder
+  drops the mirrored frames, the aligned training crops, the student ids in
   ``split.json``, and the checkpoint when feedback was trained on (its margin head holds one
   learned prototype per training identity, a template of each student); the exported ONNX
   backbone, which is what is registered, stays.
@@ -29,6 +30,7 @@ _NAMING = ("by_identity", "by_label")
 # The training step's files in a run folder that can name or encode training identities.
 CHECKPOINT = "checkpoint.pt"
 SPLIT = "split.json"
+TRAIN_FACES = "train_faces.npz"  # the aligned training crops handed to the trainer, with ids
 
 
 def manifest_summary(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -58,6 +60,10 @@ def purge_feedback_copies(run_dir: Path, public: Iterable[str], *,
                           checkpoint: str = CHECKPOINT, split: str = SPLIT) -> list[str]:
     """Remove from ``run_dir`` what names or shows feedback students; returns what went."""
     gone: list[str] = []
+    crops = run_dir / TRAIN_FACES  # deleted after a successful export; not after a failure
+    if crops.is_file():
+        crops.unlink()
+        gone.append(TRAIN_FACES)
     mirror = run_dir / "feedback"
     if mirror.exists():
         shutil.rmtree(mirror)

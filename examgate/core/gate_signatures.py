@@ -55,11 +55,14 @@ class GateSignatures:
         self.required = required
 
     @classmethod
-    def from_settings(cls, checkin: CheckInSettings) -> GateSignatures | None:
-        """None when no gate has a key and none is required to (nothing to check)."""
-        if not checkin.gate_keys and not checkin.require_gate_signatures:
+    def from_settings(cls, checkin: CheckInSettings, *,
+                      production: bool = False) -> GateSignatures | None:
+        """None when no gate has a key and none is required to (nothing to check).
+        Production always requires them, as it requires signed model versions."""
+        required = checkin.require_gate_signatures or production
+        if not checkin.gate_keys and not required:
             return None
-        return cls(checkin.gate_keys, checkin.require_gate_signatures)
+        return cls(checkin.gate_keys, required)
 
     def problem(self, gate_id: str, payload: bytes, header: bytes | None) -> str | None:
         """Why the check-in may not be decided in ``gate_id``'s name, or None."""

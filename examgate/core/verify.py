@@ -284,20 +284,24 @@ class Verifier:
         gate_id = checkin["gate_id"]
         decider, shadow_model = self.models_for(gate_id)
         unknown_id: str | None = None
+        # Before the event id is remembered: a forged record must not use up the id of the
+        # genuine check-in (which would then be a dead letter DUPLICATE_EVENT).
+        forged = (self.gate_signatures.problem(gate_id, payload or b"", signature)
+                  if self.gate_signatures is not None else None)
+        if forged is None:
+            try:
+                self.check_new(checkin["event_id"], source)
+            except EventLedgerError as exc:
+                # Decided without knowing whether it is a replay: never an ACCEPT (below),
+                # but looked at as usual, so that a proctor reviewing it sees the face.
+                unknown_id = f"the store of seen event ids is unreachable: {exc}"
         try:
-            self.check_new(checkin["event_id"], source)
-        except EventLedgerError as exc:
-            # Decided without knowing whether it is a replay: never an ACCEPT (below), but
-            # looked at as usual, so that a proctor reviewing it sees the face.
-            unknown_id = f"the store of seen event ids is unreachable: {exc}"
-        try:
+            if forged is not None:
+                raise StaleCheckIn(forged)
             if (stale := self.capture_problem(checkin["captured_at"])) is not None:
                 raise StaleCheckIn(stale)
             if (elsewhere := self.gate_check(checkin["exam_id"], gate_id)) is not None:
                 raise StaleCheckIn(elsewhere)
-            if self.gate_signatures is not None and (forged := self.gate_signatures.problem(
-                    gate_id, payload or b"", signature)) is not None:
-                raise StaleCheckIn(forged)
             t0 = self._clock()
             try:
                 frame = self.fetch_frame(checkin["frame"], gate_id=gate_id)

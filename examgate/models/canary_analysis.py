@@ -10,18 +10,21 @@ The rules, in order:
 
 1. **Rollback** when the challenger ACCEPTed a check-in a proctor found to be somebody
    else more often than the champion did: the promise is not traded for convenience.
-   Likewise when it ACCEPTed more check-ins that the other version REJECTed (no match)
-   and no proctor confirmed as the student: a model that lets in faces the other turns
-   away as someone else's is laxer, whatever its REVIEW rate (fewer REVIEWs alone would
-   otherwise make a lax model look better).
+   (Such an ACCEPT is seen by a proctor only where the champion decided, so a lax
+   canary also shows as the next rule's disagreements.)
 2. **Wait** while there are fewer than ``min_checkins`` paired check-ins or fewer than
    ``min_verdicts`` proctor verdicts: too little to tell.
 3. **Rollback** when the challenger is slower (p95 decision latency over
    ``max_latency_ratio`` x the champion's, both measured where each decided), or sends
    more check-ins to REVIEW with confidence, or rejects more students a proctor
    confirmed (its Wilson interval lies above the champion's).
-4. **Promote** when it sends fewer check-ins to REVIEW with confidence and rejects no
-   more confirmed students.
+   Likewise when it ACCEPTs, with confidence, more check-ins the other version REJECTed
+   as no match (and no proctor confirmed as the student) than the other way round (the
+   same sign test): a model that lets in faces the other turns away as someone else's is
+   laxer, whatever its REVIEW rate.
+4. **Promote** when it sends fewer check-ins to REVIEW with confidence, rejects no more
+   confirmed students, and has no more such unconfirmed ACCEPTs than the champion (fewer
+   REVIEWs alone would otherwise make a lax model look better).
 5. Otherwise **wait**: no difference shown yet.
 
 "More REVIEWs with confidence" is judged on the pairs themselves (a sign test): only the
@@ -142,12 +145,14 @@ def gather(decisions: Iterable[Mapping[str, Any]], feedback: Iterable[Mapping[st
         ev.review_champion_only += reviews[champion] and not reviews[challenger]
         ev.review_challenger_only += reviews[challenger] and not reviews[champion]
         decider.latency_ms.append(float(sum((d.get("latency_ms") or {}).values())))
-        pair = ((d["model_version"], d["outcome"], d["reason"], shadow["outcome"]),
-                (shadow["model_version"], shadow["outcome"], shadow["reason"], d["outcome"]))
-        for version, outcome, reason, other in pair:
+        pair = ((d["model_version"], d["outcome"], d["reason"], shadow["outcome"],
+                 shadow["reason"]),
+                (shadow["model_version"], shadow["outcome"], shadow["reason"], d["outcome"],
+                 d["reason"]))
+        for version, outcome, reason, other, other_reason in pair:
             e = by_version[version]
             e.accepts_rejected += (outcome == "ACCEPT" and other == "REJECT"
-                                   and verdict != "SAME_PERSON")
+                                   and other_reason == "NO_MATCH" and verdict != "SAME_PERSON")
             e.outcomes[outcome] += 1
             e.reasons[reason] += 1
             e.false_accepts += outcome == "ACCEPT" and verdict == "DIFFERENT_PERSON"
@@ -176,11 +181,6 @@ def judge_canary(ev: Evidence, rules: CanaryRules | None = None) -> CanaryVerdic
         return CanaryVerdict(ROLLBACK, (
             f"version {cp.version} accepted {cp.false_accepts} check-in(s) a proctor found "
             f"to be someone else (champion: {ch.false_accepts})",))
-    if cp.accepts_rejected > ch.accepts_rejected:
-        return CanaryVerdict(ROLLBACK, (
-            f"version {cp.version} accepted {cp.accepts_rejected} check-in(s) the champion "
-            f"rejected as no match, none confirmed by a proctor as the student (the champion "
-            f"the other way round: {ch.accepts_rejected})",))
     if ev.paired < rules.min_checkins or ev.verdicts < rules.min_verdicts:
         return CanaryVerdict(WAIT, (
             f"{ev.paired} paired check-ins (need {rules.min_checkins}) and {ev.verdicts} "
@@ -195,6 +195,11 @@ def judge_canary(ev: Evidence, rules: CanaryRules | None = None) -> CanaryVerdic
     if slow is not None and fast is not None and slow > rules.max_latency_ratio * fast:
         worse.append(f"p95 latency {slow:.0f} ms against the champion's {fast:.0f} ms "
                      f"(limit x{rules.max_latency_ratio:g})")
+    lax = cp.accepts_rejected + ch.accepts_rejected
+    if lax and wilson_interval(cp.accepts_rejected, lax, conf)[0] > 0.5:
+        worse.append(f"version {cp.version} accepted {cp.accepts_rejected} check-in(s) the "
+                     f"champion rejected as no match, unconfirmed by a proctor (the champion "
+                     f"the other way round: {ch.accepts_rejected})")
     diff = ev.review_difference(conf)
     if diff[0] > rules.review_margin:
         worse.append(f"more REVIEWs: {_ci(review[cp.version])} against "
@@ -204,7 +209,8 @@ def judge_canary(ev: Evidence, rules: CanaryRules | None = None) -> CanaryVerdic
                      f"{_ci(frr[ch.version])}")
     if worse:
         return CanaryVerdict(ROLLBACK, tuple(worse))
-    if diff[1] < -rules.review_margin and cp.false_rejects <= ch.false_rejects:
+    if (diff[1] < -rules.review_margin and cp.false_rejects <= ch.false_rejects
+            and cp.accepts_rejected <= ch.accepts_rejected):
         return CanaryVerdict(PROMOTE, (
             f"fewer REVIEWs: {_ci(review[cp.version])} against {_ci(review[ch.version])}; "
             f"{_paired(ev, diff)}; no more false accepts or confirmed false rejects",))

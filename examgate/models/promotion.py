@@ -177,7 +177,9 @@ def analyse(settings: Settings, version: str | None = None,
     champion = registry.resolve("champion")
     topics = settings.kafka.topics
     records: dict[str, list[dict]] = {"Decision": [], "Feedback": []}
-    reader = EventReader(settings.kafka, EventCodec(), [topics.decisions, topics.feedback])
+    # From the canary's start: a verdict on one of its decisions cannot be older than it.
+    reader = EventReader(settings.kafka, EventCodec(), [topics.decisions, topics.feedback],
+                         start_at=since)
     try:
         for item, _ in reader.events_until_now(timeout=600):
             if not isinstance(item, Exception) and item.name in records:

@@ -108,3 +108,29 @@ def test_the_processor_finds_the_header_whatever_shape_kafka_gives() -> None:
     assert signature_in([("other", b"1"), (SIGNATURE_HEADER, str(value, "utf-8"))]) == value
     assert signature_in({SIGNATURE_HEADER: value}) == value
     assert signature_in(None) is None and signature_in([("other", b"1")]) is None
+
+
+def test_a_forged_record_does_not_use_up_the_genuine_event_id(world) -> None:  # noqa: F811
+    from examgate.adapters.templates import MemoryEventLedger
+
+    _, templates, objects, analyzer = world
+    verifier = Verifier(templates, objects, "frames", analyzer, events_seen=MemoryEventLedger(),
+                        gate_signatures=GateSignatures(KEYS))
+    record, payload = _record("hall-a-01")
+    forged = verifier.verify(record, source="t[0]@1", payload=payload,
+                             signature=signature_header(HALL_B, payload)).decision
+    assert forged["reason"] == "INVALID_EVENT"
+    # The gate's own record with the same event id, read after the forgery: decided.
+    genuine = verifier.verify(record, source="t[0]@2", payload=payload,
+                              signature=signature_header(HALL_A, payload)).decision
+    assert (genuine["outcome"], genuine["reason"]) == ("ACCEPT", "MATCH")
+
+
+def test_production_always_requires_gate_signatures() -> None:
+    assert GateSignatures.from_settings(CheckInSettings()) is None  # a laptop: nothing checked
+    production = GateSignatures.from_settings(CheckInSettings(), production=True)
+    assert production is not None and production.required
+    assert "no key for gate hall-a-99" in (production.problem("hall-a-99", b"x", None) or "")
+    # A gate pattern of the timetable is not a key: an unlisted gate of a listed hall fails.
+    keyed = GateSignatures.from_settings(CheckInSettings(gate_keys=KEYS), production=True)
+    assert keyed is not None and keyed.problem("hall-a-99", b"x", None) is not None

@@ -6,8 +6,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_END, Consumer, KafkaError, TopicPartition
 
 from examgate.core.codec import CodecError, DecodedEvent, EventCodec
 from examgate.core.settings import KafkaSettings
@@ -22,15 +23,30 @@ class EventReader:
 
     def __init__(self, kafka: KafkaSettings, codec: EventCodec, topics: list[str], *,
                  group_id: str | None = None, from_beginning: bool = True,
-                 on_assign: Callable[[list[TopicPartition]], None] | None = None) -> None:
+                 on_assign: Callable[[list[TopicPartition]], None] | None = None,
+                 start_at: datetime | None = None) -> None:
         self._consumer = KafkaClients(kafka).consumer(
             group_id=group_id or private_group("reader"),
             offsets="earliest" if from_beginning else "latest")
         self._on_assign = on_assign
+        # From the first record at or after ``start_at`` (its timestamp), not the beginning.
+        self._start_ms = int(start_at.timestamp() * 1000) if start_at is not None else None
+        self._starts: dict[tuple[str, int], int] = {}
         self._consumer.subscribe(topics, on_assign=self._assigned)
         self._codec = codec
 
-    def _assigned(self, _consumer: Consumer, parts: list[TopicPartition]) -> None:
+    def _assigned(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
+        if self._start_ms is not None:
+            # The documented way to choose where a subscription starts: the partitions'
+            # offsets set in on_assign, then assign() with them.
+            found = consumer.offsets_for_times(
+                [TopicPartition(p.topic, p.partition, self._start_ms) for p in parts],
+                timeout=10)
+            for tp in found:
+                if tp.offset < 0:  # no record that late: nothing to read there
+                    tp.offset = OFFSET_END
+                self._starts[(tp.topic, tp.partition)] = tp.offset
+            consumer.assign(found)
         if self._on_assign is not None:
             self._on_assign(parts)
 
@@ -73,7 +89,10 @@ class EventReader:
                 ends = {}
                 for tp in assigned:
                     low, high = self._consumer.get_watermark_offsets(tp, timeout=10)
-                    if high > low:
+                    start = self._starts.get((tp.topic, tp.partition), low)
+                    if start == OFFSET_END:
+                        continue
+                    if high > max(low, start):
                         ends[(tp.topic, tp.partition)] = high
             error = msg.error() if msg is not None else None
             if msg is not None and error is None:

@@ -155,10 +155,24 @@ def test_a_lax_challenger_with_fewer_reviews_is_not_promoted() -> None:
     # Fewer REVIEWs, but it ACCEPTs faces the champion rejected as no match, and no proctor
     # has said they were the student (they came through canary gates, or not yet looked at).
     decisions = _period(1000, champion_reviews=0.30, challenger_reviews=0.10)
-    decisions += [_decision("2", "ACCEPT", "1", "REJECT")]
-    verdict = judge_canary(gather(decisions, _verdicts(decisions, 40), "1", "2"), RULES)
-    assert verdict.action == ROLLBACK and "rejected as no match" in verdict.reasons[0]
+    lax = [_decision("2", "ACCEPT", "1", "REJECT")]
+    verdict = judge_canary(gather(decisions + lax, _verdicts(decisions, 40), "1", "2"), RULES)
+    assert verdict.action == WAIT  # one is no evidence of laxness, but enough not to promote
     # ... unless a proctor confirmed that very check-in as the student.
-    confirmed = _verdicts(decisions, 40) + [{"decision_event_id": decisions[-1]["event_id"],
+    confirmed = _verdicts(decisions, 40) + [{"decision_event_id": lax[0]["event_id"],
                                              "verdict": "SAME_PERSON"}]
-    assert judge_canary(gather(decisions, confirmed, "1", "2"), RULES).action == PROMOTE
+    assert judge_canary(gather(decisions + lax, confirmed, "1", "2"), RULES).action == PROMOTE
+    # Many of them, and none the other way round: rolled back.
+    many = [_decision("2", "ACCEPT", "1", "REJECT") for _ in range(8)]
+    verdict = judge_canary(gather(decisions + many, _verdicts(decisions, 40), "1", "2"), RULES)
+    assert verdict.action == ROLLBACK and "rejected as no match" in verdict.reasons[0]
+
+
+def test_a_reject_for_another_reason_is_not_a_lax_accept() -> None:
+    # The champion REJECTed a replayed photo; the challenger's ACCEPT there is not counted as
+    # letting in someone else's face (replay and liveness are judged apart from the model).
+    decisions = _period(1000, champion_reviews=0.30, challenger_reviews=0.10)
+    replay = _decision("2", "ACCEPT", "1", "REJECT")
+    replay["shadow"]["reason"] = "REPLAY_SUSPECTED"
+    ev = gather(decisions + [replay], _verdicts(decisions, 40), "1", "2")
+    assert ev.challenger.accepts_rejected == 0

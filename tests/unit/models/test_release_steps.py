@@ -17,7 +17,13 @@ from examgate.models.canary_analysis import (
     Evidence,
     VersionEvidence,
 )
-from examgate.models.canary_auto import RETIRED, CanaryActions, rules_from, run_auto_canary
+from examgate.models.canary_auto import (
+    ENDED,
+    RETIRED,
+    CanaryActions,
+    rules_from,
+    run_auto_canary,
+)
 from examgate.models.staging import judge_staging, staging_required
 
 FP = "a" * 64
@@ -85,14 +91,18 @@ class _World:
         self.now = 0.0
         self.done: list[tuple[str, str]] = []
         self.recorded: list[str] = []
+        self.current: str | None = "2"
         self.actions = CanaryActions(analyse=self.analyse, record=self.record,
                                      promote=self.promote, retire=self.retire,
-                                     sleep=self.sleep, clock=lambda: self.now)
+                                     sleep=self.sleep, clock=lambda: self.now,
+                                     challenger=lambda _s: self.current)
 
     def analyse(self, _s: Settings, version: str, _r: CanaryRules,
                 since: datetime) -> tuple[Evidence, CanaryVerdict]:
         assert since.tzinfo is not None
         action = self.script.pop(0) if self.script else WAIT
+        if action == "fail":
+            raise TimeoutError("the topics were not read to their end in 600 s")
         return (Evidence(VersionEvidence("1"), VersionEvidence(version)),
                 CanaryVerdict(action, (f"scripted {action}",)))
 
@@ -155,3 +165,34 @@ def test_rules_come_from_the_release_settings() -> None:
                                          canary_review_margin=0.02))
     assert rules_from(s) == CanaryRules(min_checkins=42, min_verdicts=7, max_latency_ratio=2.0,
                                         review_margin=0.02)
+
+
+def test_a_canary_nobody_can_judge_is_retired() -> None:
+    # Kafka or MLflow down: tried again at the next interval, retired after three in a row.
+    w = _World(["fail", WAIT, "fail", "fail", "fail", PROMOTE])
+    result = run_auto_canary(Settings(), "2", rules=RULES, interval_s=60, max_s=3600,
+                             actions=w.actions)
+    assert (result.action, result.analyses, result.elapsed_s) == (RETIRED, 1, 300)
+    assert "could not be judged 3 times in a row" in result.reasons[0]
+    assert w.done == [("retire", "2")]
+
+
+def test_the_action_comes_before_its_record() -> None:
+    # MLflow down at the moment of the verdict: the worse canary is still retired.
+    w = _World([ROLLBACK])
+
+    def broken(*_a: object) -> None:
+        raise ConnectionError("mlflow is down")
+
+    w.actions.record = broken
+    result = run_auto_canary(Settings(), "2", rules=RULES, interval_s=60, max_s=3600,
+                             actions=w.actions)
+    assert result.action == ROLLBACK and w.done == [("retire", "2")]
+
+
+def test_a_challenger_moved_by_hand_ends_the_loop_without_acting() -> None:
+    w = _World([WAIT, WAIT, PROMOTE])
+    w.current = None  # someone ran `examgate models retire` (or promoted it) meanwhile
+    result = run_auto_canary(Settings(), "2", rules=RULES, interval_s=60, max_s=3600,
+                             actions=w.actions)
+    assert result.action == ENDED and w.done == [] and w.recorded == []

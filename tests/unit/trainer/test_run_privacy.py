@@ -41,6 +41,7 @@ def _run_dir(tmp_path: Path, identities: list[str]) -> Path:
                                                 "identities": identities}))
     (run / "checkpoint.pt").write_bytes(b"weights and a head")
     (run / "model.onnx").write_bytes(b"onnx")
+    (run / "train_faces.npz").write_bytes(b"aligned crops and their ids")  # a failed run's
     return run
 
 
@@ -52,7 +53,9 @@ def test_the_run_folder_drops_frames_ids_and_the_checkpoint(tmp_path: Path) -> N
     split = json.loads((run / "split.json").read_text())
     assert split["identities"] == ["Ann_Smith"] and split["feedback_identities"] == 1
     assert (run / "model.onnx").is_file()  # what is registered stays
-    assert gone == ["feedback/", "split.json: 1 student id(s)", "checkpoint.pt"]
+    assert not (run / "train_faces.npz").exists()
+    assert gone == ["train_faces.npz", "feedback/", "split.json: 1 student id(s)",
+                    "checkpoint.pt"]
 
 
 def test_a_run_without_feedback_keeps_its_checkpoint(tmp_path: Path) -> None:
