@@ -62,6 +62,8 @@ class ReleasePlan:
     staging_burst: int = 4
     conservative: float = 0.1
     lax: float = 0.2
+    staging_warmup_s: float = 5.0  # a fresh staging worker's first seconds, left out
+    staging_max_p99_ms: float | None = None  # None: settings.release's bound
 
 
 def _env(run: str, kind: str) -> dict[str, str]:
@@ -98,7 +100,7 @@ def stage_challenger(run: str, version: str, prod: Settings,
         _register(staging, bundle, bundle.thresholds.accept, f"staging-copy-v{version}",
                   alias="champion")
         e2e = run_e2e(staging, plan.staging_rate, plan.staging_s, 1, 30, 6, seed=11,
-                      burst=plan.staging_burst)
+                      burst=plan.staging_burst, warmup_s=plan.staging_warmup_s)
     verdict = stage(prod, version, e2e, by="bench-release")
     return {"passed": verdict.passed, "reasons": list(verdict.reasons),
             "latency_ms_p99": e2e["latency_ms_p99"],
@@ -136,7 +138,10 @@ def run_release(settings: Settings, plan: ReleasePlan) -> dict[str, Any]:
     run = uuid.uuid4().hex[:6]
     people = cohort(settings, plan.students)
     report: dict[str, Any] = {"plan": asdict(plan), "run": run, "synthetic": True}
-    with scoped_env(_env(run, "rel")):
+    env = _env(run, "rel")
+    if plan.staging_max_p99_ms is not None:
+        env["EXAMGATE_RELEASE__STAGING_MAX_P99_MS"] = str(plan.staging_max_p99_ms)
+    with scoped_env(env):
         prod = load_settings()
         ensure_topics(prod.kafka, Topics.from_settings(prod.kafka.topics))
         old = _register(prod, base, min(0.95, base.thresholds.accept + plan.conservative),

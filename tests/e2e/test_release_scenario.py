@@ -22,8 +22,13 @@ def test_better_challenger_promoted_worse_rolled_back_nothing_lost(stack: Settin
     if not (stack.data.lfw_dir / "images").is_dir():
         pytest.skip("LFW images not available")
     plan = ReleasePlan(students=40, rate=6.0, workers=1, fraction=0.25, interval_s=15.0,
-                       max_canary_s=240.0, min_checkins=200, min_verdicts=15,
-                       staging_rate=4.0, staging_s=15.0, staging_burst=0)
+                       max_canary_s=420.0, min_checkins=200, min_verdicts=15,
+                       staging_rate=4.0, staging_s=20.0, staging_burst=0,
+                       # The path is under test here, not this machine's speed: a 20 s
+                       # staging run's p99 is its one or two slowest check-ins, and in CI,
+                       # after the chaos suite, one took 577 ms. The bounds themselves are
+                       # tested in tests/unit/models/test_release_steps.py.
+                       staging_max_p99_ms=1000.0)
     report = run_release(stack, plan)
     v = report["versions"]
     canaries = {c["version"]: c for c in report["canaries"]}
