@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
-from confluent_kafka import OFFSET_END, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_END, Consumer, KafkaError, Message, TopicPartition
 
 from examgate.core.codec import CodecError, DecodedEvent, EventCodec
 from examgate.core.settings import KafkaSettings
@@ -50,6 +50,20 @@ class EventReader:
         if self._on_assign is not None:
             self._on_assign(parts)
 
+    def _read(self, msg: Message) -> tuple[DecodedEvent | CodecError, float] | None:
+        """The event in ``msg`` (or why it does not decode) and when it was received; None
+        for a consumer error, logged unless it only says a partition's end was reached."""
+        error = msg.error()
+        if error is not None:
+            if error.code() != KafkaError._PARTITION_EOF:
+                log.warning("reader: %s", error)
+            return None
+        received = time.time()
+        try:
+            return self._codec.decode(msg.value() or b""), received
+        except CodecError as exc:
+            return exc, received
+
     def events(self, timeout: float, idle_timeout: float | None = None
                ) -> Iterator[tuple[DecodedEvent | CodecError, float]]:
         """Yield (event or decode error, receive time) until ``timeout`` or ``idle_timeout``."""
@@ -59,19 +73,11 @@ class EventReader:
             if idle_timeout is not None and time.monotonic() - last > idle_timeout:
                 return
             msg = self._consumer.poll(0.2)
-            if msg is None:
-                continue
-            error = msg.error()
-            if error is not None:
-                if error.code() != KafkaError._PARTITION_EOF:
-                    log.warning("reader: %s", error)
+            item = self._read(msg) if msg is not None else None
+            if item is None:
                 continue
             last = time.monotonic()
-            received = time.time()
-            try:
-                yield self._codec.decode(msg.value() or b""), received
-            except CodecError as exc:
-                yield exc, received
+            yield item
 
     def events_until_now(self, timeout: float
                          ) -> Iterator[tuple[DecodedEvent | CodecError, float]]:
@@ -94,15 +100,9 @@ class EventReader:
                         continue
                     if high > max(low, start):
                         ends[(tp.topic, tp.partition)] = high
-            error = msg.error() if msg is not None else None
-            if msg is not None and error is None:
-                received = time.time()
-                try:
-                    yield self._codec.decode(msg.value() or b""), received
-                except CodecError as exc:
-                    yield exc, received
-            elif error is not None and error.code() != KafkaError._PARTITION_EOF:
-                log.warning("reader: %s", error)
+            item = self._read(msg) if msg is not None else None
+            if item is not None:
+                yield item
             if not ends:
                 return
             positions = self._consumer.position(
