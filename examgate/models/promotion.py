@@ -67,6 +67,19 @@ def reembed_all(settings: Settings, version: str) -> ReembedReport:
     return ReembedReport(version, built, tuple(failed))
 
 
+def record_audit(settings: Settings, actor: str, action: str, target: str,
+                 detail: str) -> None:
+    """One AuditEvent from an operator's command (staging, a canary analysis) on the audit
+    topic; a failed delivery is logged, not raised: the MLflow run has the record too."""
+    publisher = EventPublisher(settings.kafka, EventCodec(), client_id="models-cli")
+    publisher.publish(settings.kafka.topics.audit, actor, "AuditEvent", events.audit_event(
+        actor=actor, role="operator", action=action, target=target, detail=detail))
+    report = publisher.flush()
+    if report.failed:
+        log.warning("the audit record of %s on %s was not delivered: %s", action, target,
+                    report.failed)
+
+
 def _announce(settings: Settings, registry: ModelRegistry, alias: str, version: str,
               previous: str | None, canary_fraction: float = 0.0, by: str = "cli") -> None:
     publisher = EventPublisher(settings.kafka, EventCodec(), client_id="models-cli")
@@ -201,7 +214,6 @@ def record_analysis(settings: Settings, registry: ModelRegistry, evidence: Evide
     from examgate.adapters.mlflow import MlflowRun
 
     champion, challenger = evidence.champion.version, evidence.challenger.version
-    topics = settings.kafka.topics
     with MlflowRun.start(settings.mlflow.tracking_uri, settings.mlflow.experiment,
                          f"canary-analysis-v{challenger}") as run:
         run.params({"champion": champion, "challenger": challenger,
@@ -210,11 +222,7 @@ def record_analysis(settings: Settings, registry: ModelRegistry, evidence: Evide
                      "verdicts": evidence.verdicts})
         run.tag("verdict", verdict.action)
         run.tag("reasons", " | ".join(verdict.reasons))
-    publisher = EventPublisher(settings.kafka, EventCodec(), client_id="models-cli")
-    publisher.publish(topics.audit, "models-cli", "AuditEvent", events.audit_event(
-        actor="models-cli", role="operator", action="canary_analysis",
-        target=f"{registry.model_name} v{challenger}",
-        detail=f"{verdict.action}: {'; '.join(verdict.reasons)}"))
-    publisher.flush()
+    record_audit(settings, "models-cli", "canary_analysis", f"{registry.model_name} v{challenger}",
+                 f"{verdict.action}: {'; '.join(verdict.reasons)}")
     log.info("canary analysis of version %s against %s: %s (%s)", challenger, champion,
              verdict.action, "; ".join(verdict.reasons))

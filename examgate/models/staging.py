@@ -104,10 +104,8 @@ def staging_required(settings: Settings) -> bool:
 def stage(settings: Settings, version: str, e2e: Mapping[str, Any],
           api: Mapping[str, Any] | None = None, by: str = "models-cli") -> StagingVerdict:
     """Judge staging's results for ``version`` of this registry, tag it, and record why."""
-    from examgate.adapters.kafka import EventPublisher
     from examgate.adapters.mlflow import MlflowRun
-    from examgate.core import events
-    from examgate.core.codec import EventCodec
+    from examgate.models.promotion import record_audit
 
     registry = ports.model_registry(settings)
     version = registry.resolve(version)
@@ -124,12 +122,8 @@ def stage(settings: Settings, version: str, e2e: Mapping[str, Any],
         run.metrics(verdict.measures)
         run.tag("verdict", PASSED if verdict.passed else FAILED)
         run.tag("reasons", " | ".join(verdict.reasons))
-    publisher = EventPublisher(settings.kafka, EventCodec(), client_id="models-cli")
-    publisher.publish(settings.kafka.topics.audit, by, "AuditEvent", events.audit_event(
-        actor=by, role="operator", action="staging",
-        target=f"{registry.model_name} v{version}",
-        detail=f"{PASSED if verdict.passed else FAILED}: {'; '.join(verdict.reasons)}"))
-    publisher.flush()
+    record_audit(settings, by, "staging", f"{registry.model_name} v{version}",
+                 f"{PASSED if verdict.passed else FAILED}: {'; '.join(verdict.reasons)}")
     log.info("staging of version %s: %s (%s)", version, PASSED if verdict.passed else FAILED,
              "; ".join(verdict.reasons))
     return verdict
