@@ -21,6 +21,7 @@ from examgate.core.codec import EventCodec
 from examgate.core.enrollment import Enroller, EnrollmentError
 from examgate.core.settings import Settings
 from examgate.models.analyzer import load_analyzer
+from examgate.models.audit import record_audit
 from examgate.models.canary_analysis import (
     CanaryRules,
     CanaryVerdict,
@@ -65,19 +66,6 @@ def reembed_all(settings: Settings, version: str) -> ReembedReport:
     log.info("re-embed: version %s has templates for %d of %d students", version, built,
              len(students))
     return ReembedReport(version, built, tuple(failed))
-
-
-def record_audit(settings: Settings, actor: str, action: str, target: str,
-                 detail: str) -> None:
-    """One AuditEvent from an operator's command (staging, a canary analysis) on the audit
-    topic; a failed delivery is logged, not raised: the MLflow run has the record too."""
-    publisher = EventPublisher(settings.kafka, EventCodec(), client_id="models-cli")
-    publisher.publish(settings.kafka.topics.audit, actor, "AuditEvent", events.audit_event(
-        actor=actor, role="operator", action=action, target=target, detail=detail))
-    report = publisher.flush()
-    if report.failed:
-        log.warning("the audit record of %s on %s was not delivered: %s", action, target,
-                    report.failed)
 
 
 def _announce(settings: Settings, registry: ModelRegistry, alias: str, version: str,

@@ -105,7 +105,7 @@ def stage(settings: Settings, version: str, e2e: Mapping[str, Any],
           api: Mapping[str, Any] | None = None, by: str = "models-cli") -> StagingVerdict:
     """Judge staging's results for ``version`` of this registry, tag it, and record why."""
     from examgate.adapters.mlflow import MlflowRun
-    from examgate.models.promotion import record_audit
+    from examgate.models.audit import record_audit
 
     registry = ports.model_registry(settings)
     version = registry.resolve(version)
