@@ -146,6 +146,20 @@ class SignalRow:
     fired: bool
 
 
+_WHY_WORDS = {
+    "too little motion": "the student held still, and a still face cannot be told from a "
+                         "photo held still. Look at the burst; if in doubt, ask them to turn "
+                         "their head slightly and check in again.",
+    "too little relief": "the face moved, but as flat as a photo or a bent print moves.",
+    "motion too flat": "the face moved, but as flat as a photo or a bent print moves.",
+    "a signal near firing": "an attack signal came close to firing, so the motion was not "
+                            "taken as proof of a live face.",
+    "one frame only": "no usable burst: the single-frame detector alone, which cannot pass "
+                      "here.",
+    "score below the pass threshold": "the live score stayed below the pass threshold.",
+}
+
+
 @dataclass(frozen=True)
 class LivenessView:
     """The liveness evidence of a decision as the card shows it."""
@@ -162,6 +176,14 @@ class LivenessView:
     signals: tuple[SignalRow, ...] = ()
     models: str = ""
     note: str = ""  # why there is no evidence, when there is none
+    why: str = ""  # why the face did not pass, as the check named it (Decision v4 on)
+
+    @property
+    def why_words(self) -> str:
+        """What ``why`` means for the proctor at the desk."""
+        if self.why.startswith("fired"):
+            return "an attack signal fired: see the signals below and the burst."
+        return _WHY_WORDS.get(self.why, "")
 
     @property
     def checked(self) -> bool:
@@ -216,4 +238,5 @@ def liveness_view(liveness: Record | None) -> LivenessView:
         fired=tuple(dict.fromkeys(fired_words(f) for f in fired)),
         signals=tuple(signal_rows(liveness.get("signals"), fired)),
         models=liveness.get("models") or "",
+        why=liveness.get("why") or "",
         note="" if verdict != "NOT_CHECKED" else "No valid live score was measured.")

@@ -26,6 +26,7 @@ class LivenessReading:
     single_frame: bool  # no usable burst frame
     signals: dict[str, float] = field(default_factory=dict)
     fired: tuple[str, ...] = ()  # the signals that voted attack
+    why: str = ""  # what kept the score from passing, in a few words ("" when nothing did)
 
 
 @dataclass(frozen=True)

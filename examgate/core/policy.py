@@ -94,6 +94,7 @@ class LivenessCheck:
     single_frame: bool = False
     single_frame_ok: bool = False
     fired: tuple[str, ...] = ()
+    why: str = ""  # what kept the score down, in a few words (see fusion.why_not_live)
 
     def __post_init__(self) -> None:
         for name in ("pass_threshold", "attack_threshold"):
@@ -103,6 +104,14 @@ class LivenessCheck:
         if self.attack_threshold > self.pass_threshold:
             raise ValueError(f"LivenessCheck.attack_threshold ({self.attack_threshold}) is "
                              f"above pass_threshold ({self.pass_threshold})")
+
+    @property
+    def refusal(self) -> str:
+        """Why the face did not pass, in a few words: what the check named, else the score
+        itself; "" when it passed or no valid score was measured."""
+        if self.verdict in (LIVE, NOT_CHECKED):
+            return ""
+        return self.why or "score below the pass threshold"
 
     @property
     def verdict(self) -> str:
@@ -135,6 +144,8 @@ def fail_closed(reason: str, detail: str) -> Verdict:
 
 def _liveness_words(check: LivenessCheck) -> str:
     fired = f"; signals: {', '.join(check.fired)}" if check.fired else ""
+    if not check.fired and check.why:
+        fired = f"; {check.why}"
     return (f"live score {check.score:.3f} (pass >= {check.pass_threshold:.3f}, attack < "
             f"{check.attack_threshold:.3f}){fired}")
 

@@ -237,7 +237,8 @@ class Verifier:
             pass_threshold=model.pass_threshold, attack_threshold=model.attack_threshold,
             single_frame=True if reading is None else reading.single_frame,
             single_frame_ok=any(fnmatch.fnmatchcase(gate_id, p) for p in self.single_frame_gates),
-            fired=() if reading is None else reading.fired)
+            fired=() if reading is None else reading.fired,
+            why="" if reading is None else reading.why)
 
     def _read_at_most(self, bucket: str, key: str, cap: int) -> bytes:
         if isinstance(self.objects, BoundedReads):
@@ -391,4 +392,4 @@ def liveness_record(check: LivenessCheck | None, reading: LivenessReading | None
             "frames": 0 if reading is None else reading.frames,
             "single_frame": check.single_frame,
             "signals": {} if reading is None else dict(reading.signals),
-            "fired": list(check.fired), "models": model.models}
+            "fired": list(check.fired), "models": model.models, "why": check.refusal}

@@ -77,12 +77,13 @@ def analyse_item(pipeline: FacePipeline, checker: LivenessChecker | None,
             out.setdefault("skipped_frames", []).append(f"{p}: {exc}")
     evidence = checker.check(image, result.verdict.face, burst)
     check = LivenessCheck(evidence.score, thresholds[0], thresholds[1], evidence.single_frame,
-                          single_frame_ok, tuple(evidence.fired))
+                          single_frame_ok, tuple(evidence.fired), evidence.why)
     out["liveness"] = {"verdict": check.verdict, "score": round(evidence.score, 4),
                        "pass_threshold": thresholds[0], "attack_threshold": thresholds[1],
                        "frames": evidence.frames, "single_frame": evidence.single_frame,
                        "signals": {k: round(v, 4) for k, v in evidence.signals.items()},
-                       "fired": list(evidence.fired), "ms": round(evidence.ms, 2)}
+                       "fired": list(evidence.fired), "why": check.refusal,
+                       "ms": round(evidence.ms, 2)}
     out["total_ms"] = round((time.perf_counter() - t0) * 1000, 2)
     return out
 

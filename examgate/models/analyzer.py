@@ -39,7 +39,7 @@ def thumbnail(aligned: np.ndarray) -> np.ndarray:
 def reading(evidence: LivenessEvidence) -> LivenessReading:
     """The verifier's view of the liveness evidence."""
     return LivenessReading(evidence.score, evidence.frames, evidence.single_frame,
-                           dict(evidence.signals), tuple(evidence.fired))
+                           dict(evidence.signals), tuple(evidence.fired), evidence.why)
 
 
 class PipelineAnalyzer:

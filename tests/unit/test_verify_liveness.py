@@ -136,3 +136,22 @@ def test_a_missing_burst_frame_is_left_out() -> None:
     d = verifier.verify(_checkin([BURST[0], missing])).decision
     assert analyzer.bursts == [[b"b0"]]
     assert d["outcome"] == "ACCEPT"
+
+
+def test_the_decision_says_why_a_face_did_not_pass() -> None:
+    still = LivenessReading(0.45, 5, False, {"antispoof": 0.9, "motion_px": 0.3}, (),
+                            why="too little motion")
+    verifier, *_ = _verifier(still)
+    d = verifier.verify(_checkin(BURST)).decision
+    assert (d["outcome"], d["reason"]) == ("REVIEW", "LIVENESS_UNCERTAIN")
+    assert d["liveness"]["why"] == "too little motion"
+    assert "too little motion" in d["reason_detail"]
+    assert CODEC.decode(CODEC.encode("Decision", d)).record["liveness"]["why"] == \
+        "too little motion"
+    # Below the pass threshold with nothing named: the score itself is the reason.
+    verifier, *_ = _verifier(LivenessReading(0.5, 5, False))
+    assert verifier.verify(_checkin(BURST)).decision["liveness"]["why"] == \
+        "score below the pass threshold"
+    # A face that passed has nothing to explain, whatever the reading carried.
+    verifier, *_ = _verifier(LivenessReading(0.93, 5, False, {}, (), why="motion too flat"))
+    assert verifier.verify(_checkin(BURST)).decision["liveness"]["why"] == ""

@@ -22,7 +22,7 @@ import numpy as np
 from examgate.core.liveness_settings import LivenessSettings
 from examgate.vision.liveness.antispoof import ANTISPOOF_FILES, AntiSpoof
 from examgate.vision.liveness.cues import edge_cue, glare_cue, moire_cue
-from examgate.vision.liveness.fusion import fuse
+from examgate.vision.liveness.fusion import fuse, why_not_live
 from examgate.vision.liveness.motion import motion_cue
 from examgate.vision.types import Detection
 
@@ -38,6 +38,7 @@ class LivenessEvidence:
     single_frame: bool  # True when no burst frame could be used
     signals: dict[str, float] = field(default_factory=dict)  # every measured signal by name
     fired: tuple[str, ...] = ()  # names of the signals that voted "attack"
+    why: str = ""  # what kept the score from rising past the still-face cap (why_not_live)
     ms: float = 0.0  # milliseconds spent in liveness
 
 
@@ -127,4 +128,5 @@ class LivenessChecker:
         fused = fuse(signals, s, single_frame=used == 0)
         return LivenessEvidence(score=fused.score, frames=1 + used, single_frame=used == 0,
                                 signals=signals, fired=fused.fired,
+                                why=why_not_live(signals, s, single_frame=used == 0),
                                 ms=(time.perf_counter() - t0) * 1000.0)

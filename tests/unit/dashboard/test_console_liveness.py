@@ -244,3 +244,21 @@ def test_reason_and_signal_words() -> None:
     assert (none.verdict, none.checked, none.has_scale) == ("NOT_CHECKED", False, False)
     unscored = present.liveness_view({**UNCERTAIN, "verdict": "NOT_CHECKED", "score": None})
     assert not unscored.checked and unscored.note == "No valid live score was measured."
+
+
+def test_review_card_says_why_a_face_did_not_pass(login: Callable[[str], TestClient],
+                                                  ports: ConsolePorts,
+                                                  make_decision: MakeDecision) -> None:
+    client = login("pat")
+    still = {**UNCERTAIN, "fired": [], "why": "too little motion",
+             "signals": {"antispoof": 0.93, "motion_px": 0.2}}
+    ports.source.push(DECISIONS, "Decision",
+                      _checked(make_decision(reason="LIVENESS_UNCERTAIN", liveness=still,
+                                             burst=4)))
+    page = client.get("/review").text
+    assert 'class="why-not-live"' in page and "too little motion" in page
+    assert "held still" in page  # what it means for the proctor, in words
+    # A version-3 record has no reason: nothing is invented for it.
+    ports.source.push(DECISIONS, "Decision",
+                      _checked(make_decision(reason="LIVENESS_UNCERTAIN", liveness=UNCERTAIN)))
+    assert client.get("/review").text.count('class="why-not-live"') == 1

@@ -84,6 +84,7 @@ def test_analyse_reports_faces_quality_and_liveness_per_burst(tmp_path: Path) ->
     assert set(items[0]["liveness"]["signals"]) >= {"antispoof", "edges", "motion_px"}
     assert items[1]["liveness"]["verdict"] != "LIVE"
     assert items[1]["liveness"]["fired"]
+    assert items[1]["liveness"]["why"].startswith("fired: ")  # the attack says what fired
     one = CliRunner().invoke(app, ["analyse", str(single), "--json", "-"])
     assert one.exit_code == 0, one.output
     found = json.loads(one.stdout[one.stdout.index("{"):])["items"][0]["liveness"]

@@ -25,7 +25,7 @@ from examgate.vision.liveness import (
     select_burst,
 )
 from examgate.vision.liveness.antispoof import crop_box, model_input
-from examgate.vision.liveness.fusion import WEAK_CEILING, evidence
+from examgate.vision.liveness.fusion import WEAK_CEILING, evidence, why_not_live
 from examgate.vision.types import Detection
 
 SETTINGS = LivenessSettings()
@@ -152,6 +152,8 @@ def test_one_frame_is_single_frame_with_no_motion_signals(checker: LivenessCheck
     assert {"antispoof", "edges", "glare", "moire"} <= set(ev.signals)
     assert 0.0 <= ev.score <= 1.0
     assert set(ev.fired) <= set(SIGNALS) and ev.ms > 0
+    assert ev.why == why_not_live(ev.signals, checker.settings, single_frame=True)
+    assert ev.why == "one frame only" or ev.why.startswith("fired: ")
 
 
 @pytest.mark.lfw
@@ -165,6 +167,8 @@ def test_the_check_is_deterministic(checker: LivenessChecker, detector: Detector
     assert (first.score, first.frames, first.single_frame, first.signals, first.fired) == (
         second.score, second.frames, second.single_frame, second.signals, second.fired)
     assert not first.single_frame and first.frames == 5 and "motion_px" in first.signals
+    assert first.why == second.why == why_not_live(first.signals, checker.settings,
+                                                   single_frame=False)
 
 
 def test_unusable_burst_frames_are_skipped_never_raised() -> None:
@@ -339,6 +343,4 @@ def test_settings_refuse_an_attack_threshold_above_pass_and_unknown_keys() -> No
     ({"antispoof": 0.9, "motion_px": 5.0, "planarity": 0.3, "parallax_px": 0.5}, False, ""),
 ])
 def test_why_a_face_did_not_pass_is_named(signals: dict, single: bool, why: str) -> None:
-    from examgate.vision.liveness.fusion import why_not_live
-
     assert why_not_live(signals, SETTINGS, single_frame=single) == why
