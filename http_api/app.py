@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Histogram, make_asgi_app
 
 from examgate.core import events
+from examgate.core.policy import second_look
 from examgate.core.ports import TemplateStore, TemplateStoreError
 from examgate.vision.errors import ImageDecodeError
 from examgate.vision.image_header import read_header
@@ -54,9 +55,14 @@ class ApiContext:
 
 
 def public(decision: dict[str, Any]) -> dict[str, Any]:
-    """The part of a Decision a client sees (no stored-frame references), JSON-ready."""
-    return {k: v.isoformat() if isinstance(v, datetime) else v
-            for k, v in decision.items() if k in PUBLIC}
+    """The part of a Decision a client sees (no stored-frame references), JSON-ready, with
+    ``second_look`` when the kiosk may ask the student to turn and send a new burst."""
+    out = {k: v.isoformat() if isinstance(v, datetime) else v
+           for k, v in decision.items() if k in PUBLIC}
+    look = second_look(decision)
+    if look is not None:
+        out["second_look"] = look
+    return out
 
 
 def _image(data: bytes, settings: ApiSettings, name: str) -> tuple[int, int]:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import TypeGuard
+from typing import Any, TypeGuard
 
 ACCEPT, REVIEW, REJECT = "ACCEPT", "REVIEW", "REJECT"
 
@@ -216,3 +217,28 @@ def decide(*, enrolled: bool, face_count: int, quality_failures: list[str] | tup
     return Verdict(REVIEW, "UNCERTAIN_MATCH",
                    f"similarity {similarity:.3f} between {thresholds.reject:.3f} "
                    f"and {thresholds.accept:.3f}")
+
+
+# Refusals a prompted head turn can settle: nothing fired or came near firing, the burst only
+# lacked the 3D motion of a head (the words of examgate.vision.liveness.fusion.why_not_live).
+SECOND_LOOK_WHY = frozenset({"too little motion", "too little relief", "motion too flat"})
+SECOND_LOOK_PROMPT = ("Please turn your head slowly a little to one side and back, "
+                      "looking at the camera.")
+
+
+def second_look(decision: Mapping[str, Any]) -> dict[str, str] | None:
+    """``{"prompt", "why"}`` when a gate may ask the student to move and check in again.
+
+    Only for REVIEW ``LIVENESS_UNCERTAIN`` whose burst was clean but too still to show a
+    head: a still face cannot be told from a photo held still, and a turning head can. The
+    new check-in is decided on its own, by the same rules, so a second look never loosens
+    anything: a print that is turned moves as a plane and is caught, one held still stays
+    REVIEW. A gate should offer one second look, not a loop.
+    """
+    live = decision.get("liveness") or {}
+    if decision.get("reason") != "LIVENESS_UNCERTAIN" or not isinstance(live, Mapping):
+        return None
+    why = live.get("why")
+    if live.get("fired") or why not in SECOND_LOOK_WHY:
+        return None
+    return {"prompt": SECOND_LOOK_PROMPT, "why": str(why)}

@@ -15,6 +15,7 @@ from examgate.core.policy import (
     Thresholds,
     decide,
     fail_closed,
+    second_look,
 )
 
 T = Thresholds(accept=0.5, reject=0.3, replay=0.99)
@@ -176,3 +177,30 @@ def test_liveness_thresholds_validated() -> None:
         LivenessCheck(score=0.5, pass_threshold=0.3, attack_threshold=0.6)
     with pytest.raises(ValueError):
         LivenessCheck(score=0.5, pass_threshold=float("nan"), attack_threshold=0.1)
+
+
+def _review(why: str, fired: list[str] | None = None, reason: str = "LIVENESS_UNCERTAIN"
+            ) -> dict:
+    return {"outcome": REVIEW, "reason": reason,
+            "liveness": {"verdict": "UNCERTAIN", "fired": fired or [], "why": why}}
+
+
+@pytest.mark.parametrize("why", ["too little motion", "too little relief", "motion too flat"])
+def test_a_face_that_only_lacked_motion_may_have_a_second_look(why: str) -> None:
+    look = second_look(_review(why))
+    assert look is not None and "turn your head" in look["prompt"] and look["why"] == why
+
+
+@pytest.mark.parametrize("decision", [
+    _review("fired: edges", ["edges"]),               # an attack signal: a proctor looks
+    _review("a signal near firing"),
+    _review("one frame only"),                         # a single-frame gate cannot film a turn
+    _review("score below the pass threshold"),
+    _review("too little motion", ["glare"]),          # anything fired: no second chance
+    _review("too little motion", reason="LOOKALIKE"),  # not a liveness refusal
+    {"outcome": ACCEPT, "reason": "MATCH", "liveness": {"verdict": "LIVE", "why": ""}},
+    {"outcome": REVIEW, "reason": "LIVENESS_UNCERTAIN", "liveness": None},  # v1 records
+    {"outcome": REVIEW, "reason": "LIVENESS_UNCERTAIN"},
+])
+def test_no_second_look_when_moving_would_not_settle_it(decision: dict) -> None:
+    assert second_look(decision) is None

@@ -28,6 +28,7 @@ class FakeBroker:
         self.down = False
         self.outcome: Callable[[dict[str, Any]], tuple[str, str]] = \
             lambda _r: ("ACCEPT", "MATCH")
+        self.liveness: dict[str, Any] | None = None  # the decisions' liveness record
 
     def __call__(self, record: dict[str, Any]) -> None:
         if self.down:
@@ -38,7 +39,8 @@ class FakeBroker:
                                            "claimed_student_id", "captured_at")}
         decision.update(outcome=outcome, reason=reason, reason_detail="", similarity=0.7,
                         thresholds={"accept": 0.46, "reject": 0.37}, model_version="1",
-                        quality=None, liveness=None, latency_ms={}, decided_at=None,
+                        quality=None, liveness=self.liveness, latency_ms={},
+                        decided_at=None,
                         review_frame={"bucket": "b", "key": "k"})
         threading.Timer(self.delay_s, self.index.add, [decision]).start()
 

@@ -53,6 +53,21 @@ def test_a_kiosk_checks_a_student_in_and_gets_the_processors_decision(world) -> 
     assert (record["camera"]["camera_id"], record["camera"]["source"]) == \
         ("api:kiosk-a", "api")
 
+    assert "second_look" not in body  # nothing to retry
+
+
+def test_a_still_face_is_told_to_turn_and_send_a_second_look(world) -> None:
+    broker = world["broker"]
+    broker.outcome = lambda _r: ("REVIEW", "LIVENESS_UNCERTAIN")
+    broker.liveness = {"verdict": "UNCERTAIN", "score": 0.43, "fired": [],
+                       "why": "too little motion"}
+    body = post(world["client"], frames=[jpeg(1), jpeg(2)]).json()
+    assert body["second_look"]["why"] == "too little motion"
+    assert "turn your head" in body["second_look"]["prompt"]
+    broker.liveness = {"verdict": "UNCERTAIN", "score": 0.3, "fired": ["edges"],
+                       "why": "fired: edges"}
+    assert "second_look" not in post(world["client"], frames=[jpeg(1), jpeg(2)]).json()
+
 
 def test_a_slow_decision_is_202_then_fetched_from_any_replica(world) -> None:
     world["broker"].delay_s = 1.0  # longer than the 0.5 s the settings wait

@@ -344,3 +344,13 @@ def test_settings_refuse_an_attack_threshold_above_pass_and_unknown_keys() -> No
 ])
 def test_why_a_face_did_not_pass_is_named(signals: dict, single: bool, why: str) -> None:
     assert why_not_live(signals, SETTINGS, single_frame=single) == why
+
+
+def test_the_second_look_is_offered_in_the_checks_own_words() -> None:
+    from examgate.core.policy import SECOND_LOOK_WHY
+
+    still = {"antispoof": 0.9, "motion_px": 0.2}
+    flat = {"antispoof": 0.9, "motion_px": 5.0, "planarity": 0.06, "parallax_px": 0.18}
+    for signals in (still, flat):
+        assert why_not_live(signals, SETTINGS, single_frame=False) in SECOND_LOOK_WHY
+    assert why_not_live(still, SETTINGS, single_frame=True) not in SECOND_LOOK_WHY
