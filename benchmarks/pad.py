@@ -40,6 +40,7 @@ from benchmarks.pad_metrics import (
     threshold_at_apcer,
     verdict_counts,
 )
+from benchmarks.pad_second_look import prompted_params, second_look_report, wants_second_look
 from benchmarks.report import write_results
 from examgate.augment import ATTACK_FAMILY, burst_names, render_burst
 from examgate.core.settings import Settings, load_settings
@@ -47,7 +48,7 @@ from examgate.models import lfw
 from examgate.models.bootstrap import calibration_identities, calibration_images
 from examgate.models.liveness_calibration import calibrate_liveness, liveness_files
 from examgate.vision.detectors import detector_from_settings
-from examgate.vision.liveness import LivenessChecker
+from examgate.vision.liveness import LivenessChecker, LivenessEvidence
 from examgate.vision.liveness.fusion import why_not_live
 
 console = Console(stderr=True)
@@ -110,22 +111,34 @@ class Bench:
         self.ms_liveness: list[float] = []
         self.ms_added: list[float] = []
 
-    def present(self, instrument: str, image: np.ndarray, rng: np.random.Generator,
-                frames: int) -> None:
-        """One presentation: render, encode as a gate would, decode, detect, check."""
-        burst = [_jpeg(f) for f in render_burst(instrument, image, rng, frames=frames)]
+    def look(self, instrument: str, image: np.ndarray, rng: np.random.Generator,
+             frames: int, params: dict[str, Any] | None = None
+             ) -> tuple[LivenessEvidence, float, float] | None:
+        """Render, encode as a gate would, decode, detect, check: the evidence, the ms
+        added (decoding the burst + the check) and the check's ms; None without a face."""
+        burst = [_jpeg(f) for f in render_burst(instrument, image, rng, frames=frames,
+                                                params=params)]
         primary = _decode(burst[0])
         faces = self.detector.detect(primary)
         if not faces:
-            self.no_face[instrument] = self.no_face.get(instrument, 0) + 1
-            return
+            return None
         t0 = time.perf_counter()
         extra = [_decode(b) for b in burst[1:]]
         t1 = time.perf_counter()
         evidence = self.checker.check(primary, faces[0], extra)
         t2 = time.perf_counter()
-        self.ms_liveness.append((t2 - t1) * 1000.0)
-        self.ms_added.append((t2 - t0) * 1000.0)
+        return evidence, (t2 - t0) * 1000.0, (t2 - t1) * 1000.0
+
+    def present(self, instrument: str, image: np.ndarray, rng: np.random.Generator,
+                frames: int) -> LivenessEvidence | None:
+        """One presentation, measured and counted."""
+        seen = self.look(instrument, image, rng, frames)
+        if seen is None:
+            self.no_face[instrument] = self.no_face.get(instrument, 0) + 1
+            return None
+        evidence, ms_added, ms_liveness = seen
+        self.ms_liveness.append(ms_liveness)
+        self.ms_added.append(ms_added)
         self.scores.setdefault(instrument, []).append(evidence.score)
         if instrument == BONA_FIDE and evidence.score < self.pass_threshold:
             why = why_not_live(evidence.signals, self.checker.settings,
@@ -134,6 +147,7 @@ class Bench:
         counts = self.fired.setdefault(instrument, {})
         for name in evidence.fired:
             counts[name] = counts.get(name, 0) + 1
+        return evidence
 
     def single_frame(self, paths: list[str]) -> list[float]:
         """The single-frame score (no burst) of each LFW photo as it is."""
@@ -147,8 +161,11 @@ class Bench:
 
 
 def run_pad(settings: Settings, *, attempts: int, bona_fide: int, frames: int,
-            lfw_single: int, seed: int) -> tuple[dict[str, Any], dict[str, list[float]]]:
-    """Measure every instrument; the result and each instrument's scores."""
+            lfw_single: int, seed: int, second_look: bool = True
+            ) -> tuple[dict[str, Any], dict[str, list[float]]]:
+    """Measure every instrument; the result and each instrument's scores. ``second_look``
+    adds the per-transaction rates of a gate that asks a too-still face to turn
+    (:mod:`benchmarks.pad_second_look`)."""
     lfw.require_lfw(settings.data.lfw_dir)
     cal = calibrate_liveness(settings, calibration_images(settings.data.lfw_dir))
     bench = Bench(settings, cal.pass_threshold)
@@ -158,12 +175,23 @@ def run_pad(settings: Settings, *, attempts: int, bona_fide: int, frames: int,
               if (im := _read(p)) is not None]
     rng = np.random.default_rng(seed)
     work = [(name, images[i % len(images)]) for name, n in plan for i in range(n)]
+    p, a = cal.pass_threshold, cal.attack_threshold
+    again_rng = np.random.default_rng(seed + 2)  # first looks draw as without second looks
+    final: dict[str, list[float]] = {}
+    taken: dict[str, int] = {}
     for name, image in track(work, description="presentations", console=console):
-        bench.present(name, image, rng, frames)
+        evidence = bench.present(name, image, rng, frames)
+        if evidence is None:
+            continue
+        score = evidence.score
+        if second_look and wants_second_look(evidence, p, a):
+            taken[name] = taken.get(name, 0) + 1
+            again = bench.look(name, image, again_rng, frames, prompted_params(name))
+            score = score if again is None else again[0].score  # no face: still REVIEW
+        final.setdefault(name, []).append(score)
     attacks = {n: bench.scores.get(n, []) for n, _ in plan if n != BONA_FIDE}
     live = bench.scores.get(BONA_FIDE, [])
     single = bench.single_frame(evaluation_images(settings, lfw_single, seed + 1))
-    p, a = cal.pass_threshold, cal.attack_threshold
     result: dict[str, Any] = {
         "note": SYNTHETIC,
         "thresholds": {"pass": p, "attack": a, "calibration": cal.spec()},
@@ -187,6 +215,7 @@ def run_pad(settings: Settings, *, attempts: int, bona_fide: int, frames: int,
         "ms_added_p95": float(np.quantile(bench.ms_added, 0.95)) if bench.ms_added else None,
         "ms_liveness_p50": float(np.median(bench.ms_liveness)) if bench.ms_liveness else None,
         "lfw_single_frame": _single_frame_report(single, p, a),
+        "second_look": second_look_report(final, taken, p, a) if second_look else None,
         "intra_op_threads": settings.vision.intra_op_threads,
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
                     "opencv": cv2.__version__, "onnxruntime": ort.__version__},
@@ -233,6 +262,13 @@ def _print(result: dict[str, Any]) -> None:
             f"{k} {v}" for k, v in result["bona_fide_refused_because"].items()) +
         f"\nLFW photos, single frame: BPCER {pct(single['bpcer'])} of {single['photos']} "
         f"({pct(single['rejected_as_attack'])} scored as attacks)\n[dim]{SYNTHETIC}[/dim]")
+    look = result.get("second_look")
+    if look:
+        worst = max(look["apcer"].values(), default=0.0)
+        Console().print(
+            f"With one second look (prompted turn): BPCER {pct(look['bpcer'])}, worst APCER "
+            f"{pct(worst)}; looks taken: " + ", ".join(
+                f"{k} {v}" for k, v in look["taken"].items() if v))
 
 
 def pad(
@@ -247,13 +283,17 @@ def pad(
         "results/pad.json"),
     plot: Annotated[Path, typer.Option(help="score distribution PNG ('none' skips)")] = Path(
         "results/pad.png"),
+    second_look: Annotated[bool, typer.Option(help=(
+        "also measure per transaction: a face refused only for being too still is "
+        "prompted to turn and presented again, as a gate offering a second look would"))] = True,
     config: Annotated[Path | None, typer.Option(help="settings file")] = None,
 ) -> None:
     """Presentation attacks: APCER per attack type, BPCER, BPCER at APCER 1%/5%, cost."""
     settings = load_settings(config)
     try:
         result, scores = run_pad(settings, attempts=attempts, bona_fide=bona_fide,
-                                 frames=frames, lfw_single=lfw_single, seed=seed)
+                                 frames=frames, lfw_single=lfw_single, seed=seed,
+                                 second_look=second_look)
     except lfw.LfwMissingError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
