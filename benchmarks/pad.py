@@ -40,7 +40,12 @@ from benchmarks.pad_metrics import (
     threshold_at_apcer,
     verdict_counts,
 )
-from benchmarks.pad_second_look import prompted_params, second_look_report, wants_second_look
+from benchmarks.pad_second_look import (
+    moved,
+    prompted_params,
+    second_look_report,
+    wants_second_look,
+)
 from benchmarks.report import write_results
 from examgate.augment import ATTACK_FAMILY, burst_names, render_burst
 from examgate.core.settings import Settings, load_settings
@@ -130,9 +135,9 @@ class Bench:
         return evidence, (t2 - t0) * 1000.0, (t2 - t1) * 1000.0
 
     def present(self, instrument: str, image: np.ndarray, rng: np.random.Generator,
-                frames: int) -> LivenessEvidence | None:
+                frames: int, params: dict[str, Any] | None = None) -> LivenessEvidence | None:
         """One presentation, measured and counted."""
-        seen = self.look(instrument, image, rng, frames)
+        seen = self.look(instrument, image, rng, frames, params)
         if seen is None:
             self.no_face[instrument] = self.no_face.get(instrument, 0) + 1
             return None
@@ -161,11 +166,12 @@ class Bench:
 
 
 def run_pad(settings: Settings, *, attempts: int, bona_fide: int, frames: int,
-            lfw_single: int, seed: int, second_look: bool = True
-            ) -> tuple[dict[str, Any], dict[str, list[float]]]:
+            lfw_single: int, seed: int, second_look: bool = True,
+            attack_movement: float = 1.0) -> tuple[dict[str, Any], dict[str, list[float]]]:
     """Measure every instrument; the result and each instrument's scores. ``second_look``
     adds the per-transaction rates of a gate that asks a too-still face to turn
-    (:mod:`benchmarks.pad_second_look`)."""
+    (:mod:`benchmarks.pad_second_look`); ``attack_movement`` scales how much every
+    attacker moves the print or screen (1: the instruments' defaults)."""
     lfw.require_lfw(settings.data.lfw_dir)
     cal = calibrate_liveness(settings, calibration_images(settings.data.lfw_dir))
     bench = Bench(settings, cal.pass_threshold)
@@ -180,13 +186,16 @@ def run_pad(settings: Settings, *, attempts: int, bona_fide: int, frames: int,
     final: dict[str, list[float]] = {}
     taken: dict[str, int] = {}
     for name, image in track(work, description="presentations", console=console):
-        evidence = bench.present(name, image, rng, frames)
+        params = None if name == BONA_FIDE else moved(name, attack_movement)
+        evidence = bench.present(name, image, rng, frames, params)
         if evidence is None:
             continue
         score = evidence.score
         if second_look and wants_second_look(evidence, p, a):
             taken[name] = taken.get(name, 0) + 1
-            again = bench.look(name, image, again_rng, frames, prompted_params(name))
+            again = bench.look(name, image, again_rng, frames,
+                               prompted_params(name) if name == BONA_FIDE
+                               else moved(name, 2.0 * attack_movement))
             score = score if again is None else again[0].score  # no face: still REVIEW
         final.setdefault(name, []).append(score)
     attacks = {n: bench.scores.get(n, []) for n, _ in plan if n != BONA_FIDE}
@@ -196,6 +205,7 @@ def run_pad(settings: Settings, *, attempts: int, bona_fide: int, frames: int,
         "note": SYNTHETIC,
         "thresholds": {"pass": p, "attack": a, "calibration": cal.spec()},
         "frames_per_presentation": frames,
+        "attack_movement": attack_movement,
         "apcer": apcer(attacks, p),
         "apcer_by_family": _by_family(attacks, p),
         "bpcer": bpcer(live, p),
@@ -243,7 +253,9 @@ def _print(result: dict[str, Any]) -> None:
     pct = lambda v: "-" if v is None else f"{100 * v:.1f}%"  # noqa: E731
     table = Table(title=f"Presentation-attack detection ({result['frames_per_presentation']} "
                         f"frames; pass >= {result['thresholds']['pass']:.3f}, attack < "
-                        f"{result['thresholds']['attack']:.3f})")
+                        f"{result['thresholds']['attack']:.3f}"
+                        + (f"; attackers move {result['attack_movement']:g}x"
+                           if result["attack_movement"] != 1.0 else "") + ")")
     for col in ("presentation", "attempts", "APCER / BPCER", "LIVE", "UNCERTAIN", "ATTACK"):
         table.add_column(col, justify="left" if col == "presentation" else "right")
     v = result["verdicts"]
@@ -286,6 +298,9 @@ def pad(
     second_look: Annotated[bool, typer.Option(help=(
         "also measure per transaction: a face refused only for being too still is "
         "prompted to turn and presented again, as a gate offering a second look would"))] = True,
+    attack_movement: Annotated[float, typer.Option(min=0.0, max=10.0, help=(
+        "how much attackers move prints and screens, times each instrument's default "
+        "(within its bounds): 3 is a vigorous shake"))] = 1.0,
     config: Annotated[Path | None, typer.Option(help="settings file")] = None,
 ) -> None:
     """Presentation attacks: APCER per attack type, BPCER, BPCER at APCER 1%/5%, cost."""
@@ -293,7 +308,7 @@ def pad(
     try:
         result, scores = run_pad(settings, attempts=attempts, bona_fide=bona_fide,
                                  frames=frames, lfw_single=lfw_single, seed=seed,
-                                 second_look=second_look)
+                                 second_look=second_look, attack_movement=attack_movement)
     except lfw.LfwMissingError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc

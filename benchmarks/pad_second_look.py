@@ -40,14 +40,18 @@ def wants_second_look(evidence: LivenessEvidence, pass_threshold: float,
 
 def prompted_params(instrument: str) -> dict[str, Any]:
     """The instrument's parameters for a presentation made after the prompt."""
-    if instrument == BONA_FIDE:
-        return dict(PROMPTED_LIVE)
+    return dict(PROMPTED_LIVE) if instrument == BONA_FIDE else moved(instrument, 2.0)
+
+
+def moved(instrument: str, factor: float) -> dict[str, Any]:
+    """The instrument's movement parameters (:data:`MOVEMENT`) at ``factor`` times their
+    defaults, within their bounds; {} for an instrument with none (a print on a stand)."""
     out: dict[str, Any] = {}
     for name, info in get_burst(instrument).params_model.model_fields.items():
         if name in MOVEMENT and isinstance(info.default, int | float):
             bound = min((m.le for m in info.metadata if getattr(m, "le", None) is not None),
                         default=float("inf"))
-            out[name] = min(2.0 * float(info.default), float(bound))
+            out[name] = min(factor * float(info.default), float(bound))
     return out
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from benchmarks.pad_second_look import (
     PROMPTED_LIVE,
+    moved,
     prompted_params,
     second_look_report,
     wants_second_look,
@@ -41,6 +42,8 @@ def test_prompted_presentations_move_more_within_each_instruments_bounds() -> No
     assert prompted_params("cutout_print") == {"motion": pytest.approx(1.4)}
     assert prompted_params("screen_replay_video") == {"head_motion": 2.0, "motion": 2.0}
     assert prompted_params("printed_photo_still") == {}  # nothing to move: shown again
+    assert moved("cutout_print", 3.0) == {"motion": pytest.approx(2.1)}
+    assert moved("screen_replay_video", 4.0) == {"head_motion": 3.0, "motion": 4.0}  # bounded
     photo = np.random.default_rng(0).integers(60, 200, (250, 250, 3)).astype(np.uint8)
     for name in burst_names():  # every instrument accepts its prompted parameters
         frames = render_burst(name, photo, np.random.default_rng(1), frames=2,
