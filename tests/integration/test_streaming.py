@@ -25,6 +25,7 @@ from streaming_world import (
 
 from examgate.adapters.factory import template_store
 from examgate.adapters.kafka import EventReader
+from examgate.adapters.kafka.clients import TRANSACTION_TIMEOUT_MS
 from examgate.adapters.templates import RedisTemplateStore
 from examgate.core import events
 from examgate.core.codec import EventCodec
@@ -146,6 +147,18 @@ def _redis_answers(s: Settings) -> bool:
         return False
 
 
+def _back_up(s: Settings, service: str) -> None:
+    """Start ``service`` again, then wait out the enroll worker's "presumed down" window.
+
+    An enroll worker that gave up on a store (a record in flight when it stopped) presumes
+    it down for one transaction timeout and dead-letters enrollments meanwhile, as
+    REPLAYABLE (by design); the next test's enrollment must not land in that window (CI
+    once saw it dead-lettered there, and the test waited for it in vain).
+    """
+    up(s, [service])
+    time.sleep(TRANSACTION_TIMEOUT_MS / 1000 + 1)
+
+
 def test_redis_down_never_accepts(world: dict) -> None:
     (dave, imgs), = people(world["settings"], 4)[3:4]
     sid = f"{dave}-{uuid.uuid4().hex[:6]}"
@@ -159,7 +172,7 @@ def test_redis_down_never_accepts(world: dict) -> None:
         ids = [check_in(world, sid, imgs[1].read_bytes()) for _ in range(5)]
         got = decisions(world, ids)
     finally:
-        up(s, ["redis"])
+        _back_up(s, "redis")
     assert all(d["outcome"] != "ACCEPT" for d in got.values())
     assert {d["reason"] for d in got.values()} == {"TEMPLATE_UNAVAILABLE"}
 
@@ -190,7 +203,7 @@ def test_object_store_down_decides_without_accepting(world: dict) -> None:
         got = decisions(world, [by_ref["event_id"], *genuine, *impostor], timeout=60)
         took = time.monotonic() - began
     finally:
-        up(s, ["object_store"])
+        _back_up(s, "object_store")
     assert got[by_ref["event_id"]]["outcome"] == "REVIEW"
     assert got[by_ref["event_id"]]["reason"] == "FRAME_UNAVAILABLE"
     assert all(got[i]["outcome"] != "ACCEPT" for i in impostor)
