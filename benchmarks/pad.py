@@ -54,7 +54,6 @@ from examgate.models.bootstrap import calibration_identities, calibration_images
 from examgate.models.liveness_calibration import calibrate_liveness, liveness_files
 from examgate.vision.detectors import detector_from_settings
 from examgate.vision.liveness import LivenessChecker, LivenessEvidence
-from examgate.vision.liveness.fusion import why_not_live
 
 console = Console(stderr=True)
 BONA_FIDE = "bona_fide"
@@ -146,8 +145,7 @@ class Bench:
         self.ms_added.append(ms_added)
         self.scores.setdefault(instrument, []).append(evidence.score)
         if instrument == BONA_FIDE and evidence.score < self.pass_threshold:
-            why = why_not_live(evidence.signals, self.checker.settings,
-                               single_frame=evidence.single_frame) or "score below pass"
+            why = evidence.why or "score below pass"  # the checker's own words
             self.bona_fide_refused[why] = self.bona_fide_refused.get(why, 0) + 1
         counts = self.fired.setdefault(instrument, {})
         for name in evidence.fired:
@@ -194,8 +192,7 @@ def run_pad(settings: Settings, *, attempts: int, bona_fide: int, frames: int,
         if second_look and wants_second_look(evidence, p, a):
             taken[name] = taken.get(name, 0) + 1
             again = bench.look(name, image, again_rng, frames,
-                               prompted_params(name) if name == BONA_FIDE
-                               else moved(name, 2.0 * attack_movement))
+                               prompted_params(name, attack_movement))
             score = score if again is None else again[0].score  # no face: still REVIEW
         final.setdefault(name, []).append(score)
     attacks = {n: bench.scores.get(n, []) for n, _ in plan if n != BONA_FIDE}

@@ -23,7 +23,7 @@ from typing import Any
 
 from benchmarks.pad_metrics import apcer, bpcer, verdict_counts
 from examgate.augment.bursts_base import get_burst
-from examgate.core.policy import SECOND_LOOK_PROMPT, SECOND_LOOK_WHY
+from examgate.core.policy import SECOND_LOOK_PROMPT, SECOND_LOOK_WHY, turning_settles
 from examgate.vision.liveness import LivenessEvidence
 
 BONA_FIDE = "bona_fide"
@@ -33,14 +33,18 @@ MOVEMENT = ("motion", "head_motion")  # attackers' movement parameters, doubled 
 
 def wants_second_look(evidence: LivenessEvidence, pass_threshold: float,
                       attack_threshold: float) -> bool:
-    """Whether the gate would ask for a second look (the rule of ``policy.second_look``)."""
-    return (attack_threshold <= evidence.score < pass_threshold and not evidence.fired
-            and evidence.why in SECOND_LOOK_WHY)
+    """Whether the gate would ask for a second look: an uncertain verdict that a head turn
+    could settle (the rule of ``policy.second_look``)."""
+    return (attack_threshold <= evidence.score < pass_threshold
+            and turning_settles(evidence.fired, evidence.why))
 
 
-def prompted_params(instrument: str) -> dict[str, Any]:
-    """The instrument's parameters for a presentation made after the prompt."""
-    return dict(PROMPTED_LIVE) if instrument == BONA_FIDE else moved(instrument, 2.0)
+def prompted_params(instrument: str, attack_movement: float = 1.0) -> dict[str, Any]:
+    """The instrument's parameters for a presentation made after the prompt (an attacker
+    moves twice as much as on the first look, which moved ``attack_movement`` x)."""
+    if instrument == BONA_FIDE:
+        return dict(PROMPTED_LIVE)
+    return moved(instrument, 2.0 * attack_movement)
 
 
 def moved(instrument: str, factor: float) -> dict[str, Any]:

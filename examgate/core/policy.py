@@ -239,6 +239,12 @@ def second_look(decision: Mapping[str, Any]) -> dict[str, str] | None:
     if decision.get("reason") != "LIVENESS_UNCERTAIN" or not isinstance(live, Mapping):
         return None
     why = live.get("why")
-    if live.get("fired") or why not in SECOND_LOOK_WHY:
+    if not turning_settles(live.get("fired"), why):
         return None
     return {"prompt": SECOND_LOOK_PROMPT, "why": str(why)}
+
+
+def turning_settles(fired: object, why: object) -> bool:
+    """Whether a head turn could settle a liveness refusal: nothing fired, and all it
+    lacked was a head's 3D motion."""
+    return not fired and isinstance(why, str) and why in SECOND_LOOK_WHY
