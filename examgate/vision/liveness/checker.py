@@ -122,7 +122,7 @@ class LivenessChecker:
         used = 0 if motion is None else motion.frames_used
         if motion is not None:
             signals.update(motion_px=motion.motion_px, planarity=motion.planarity,
-                           parallax_px=motion.parallax_px)
+                           parallax_px=motion.parallax_px, parallax_snr=motion.parallax_snr)
             if motion.surround_coherence is not None:
                 signals["surround_coherence"] = motion.surround_coherence
         fused = fuse(signals, s, single_frame=used == 0)

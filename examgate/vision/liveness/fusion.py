@@ -18,8 +18,11 @@
    (face and margin moving as one plane): evidence at least :data:`PLANE_AND_SURROUND`.
 4. Motion (burst only). Live evidence in [0, 1] rises from planarity at the
    planar firing point to 1 at ``nonplanar_live_at``, and counts only when the
-   face moved at least ``min_motion_px`` and the residual itself clears
-   ``parallax_live_px`` (above tracking noise). With
+   face moved at least ``min_motion_px`` and the residual clears tracking
+   noise three ways: ``parallax_live_px`` (an absolute floor),
+   ``live_planarity_min`` (noise grows with the motion: a shaken print's
+   residual is 2-4 % of how far it moved) and ``parallax_live_snr`` (noise
+   measured in the frames themselves, forward-backward). With
    none, the score is capped half-way between the thresholds (a still face
    proves nothing); with full evidence and nothing fired, it moves
    ``motion_lift`` of the way to 1; partial evidence blends the two. Motion
@@ -78,13 +81,23 @@ def planar_evidence(planarity: float, fire_below: float, live_at: float) -> floa
     return 0.5 * max(0.0, (live_at - planarity) / (live_at - fire_below))
 
 
+def _relief_above_noise(signals: Mapping[str, float], s: LivenessSettings) -> bool:
+    """The residual clears the absolute floor and, where measured, the noise of the frames'
+    own tracking (a signal dict without ``parallax_snr`` predates it)."""
+    snr = signals.get("parallax_snr")
+    return (signals.get("parallax_px", 0.0) >= s.parallax_live_px
+            and (snr is None or snr >= s.parallax_live_snr))
+
+
 def live_motion(signals: Mapping[str, float], s: LivenessSettings) -> float:
     """Live evidence in [0, 1] from the motion signals (0 when not measured)."""
     planarity, parallax = signals.get("planarity"), signals.get("parallax_px")
-    if planarity is None or parallax is None or parallax < s.parallax_live_px:
+    if planarity is None or parallax is None or not _relief_above_noise(signals, s):
         return 0.0
     if signals.get("motion_px", 0.0) < s.min_motion_px:
         return 0.0  # sub-pixel jitter: the ratio is noise over almost nothing
+    if planarity < s.live_planarity_min:
+        return 0.0  # a residual this small beside the motion is tracking noise, not relief
     span = s.nonplanar_live_at - s.planar_fire_below
     return min(max((planarity - s.planar_fire_below) / span, 0.0), 1.0)
 
@@ -146,6 +159,6 @@ def why_not_live(signals: Mapping[str, float], s: LivenessSettings, *, single_fr
         return "too little motion"
     if max(ev.values(), default=0.0) >= s.motion_max_doubt:
         return "a signal near firing"
-    if signals.get("parallax_px", 0.0) < s.parallax_live_px:
+    if not _relief_above_noise(signals, s):
         return "too little relief"
     return "" if live_motion(signals, s) > 0.0 else "motion too flat"

@@ -294,6 +294,33 @@ def test_a_bent_print_has_too_little_relief_to_count_as_a_head() -> None:
     assert fuse(bent, SETTINGS, single_frame=False).score == pytest.approx(middle)
 
 
+def test_a_fast_shaken_print_leaves_noise_not_relief() -> None:
+    """A cut-out print moved 15 px in a frame leaves 0.3-0.5 px that no plane explains:
+    tracking noise grows with the motion (blur, resampling), 2-4 % of it. That is above
+    the absolute relief floor but no head's parallax; a head turning leaves 5 % and more."""
+    shaken = {"antispoof": 0.95, "edges": 0.0, "motion_px": 15.0, "planarity": 0.03,
+              "parallax_px": 0.45}
+    middle = (SETTINGS.attack_threshold + SETTINGS.pass_threshold) / 2
+    assert fuse(shaken, SETTINGS, single_frame=False).score == pytest.approx(middle)
+    assert why_not_live(shaken, SETTINGS, single_frame=False) == "motion too flat"
+    turning = {**shaken, "planarity": SETTINGS.live_planarity_min + 0.01}
+    assert fuse(turning, SETTINGS, single_frame=False).score > SETTINGS.pass_threshold
+
+
+def test_a_residual_within_the_trackers_own_noise_is_no_relief() -> None:
+    """A defocused, halftoned print tracks badly: 0.4 px unexplained at 8 % of its motion,
+    but only 8 times the forward-backward disagreement of the same points. A head's parallax
+    stands 25-140 times above it."""
+    noisy = {"antispoof": 0.95, "edges": 0.0, "motion_px": 5.0, "planarity": 0.08,
+             "parallax_px": 0.4, "parallax_snr": 8.0}
+    middle = (SETTINGS.attack_threshold + SETTINGS.pass_threshold) / 2
+    assert fuse(noisy, SETTINGS, single_frame=False).score == pytest.approx(middle)
+    assert why_not_live(noisy, SETTINGS, single_frame=False) == "too little relief"
+    head = {**noisy, "parallax_snr": 50.0}
+    assert fuse(head, SETTINGS, single_frame=False).score > SETTINGS.pass_threshold
+    assert why_not_live(head, SETTINGS, single_frame=False) == ""
+
+
 def test_a_plane_moving_with_its_surround_is_a_confident_attack() -> None:
     base = {"antispoof": 0.95, "motion_px": 6.0, "planarity": 0.01, "parallax_px": 0.06}
     plane = fuse(base, SETTINGS, single_frame=False)

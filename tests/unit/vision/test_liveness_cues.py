@@ -85,6 +85,7 @@ def test_a_moving_plane_is_planar_and_its_surround_moves_with_it() -> None:
     assert cue.motion_px > 4.0
     assert cue.planarity < SETTINGS.planar_fire_below
     assert cue.parallax_px < SETTINGS.parallax_live_px
+    assert cue.parallax_snr < SETTINGS.parallax_live_snr
     assert cue.surround_coherence is not None and cue.surround_coherence > 0.9
 
     evidence = LivenessChecker(None, SETTINGS).check(primary, face, burst)
@@ -100,6 +101,7 @@ def test_layers_at_two_depths_are_not_planar_and_the_background_stays() -> None:
     assert cue is not None and cue.judged
     assert cue.planarity > SETTINGS.nonplanar_live_at
     assert cue.parallax_px > SETTINGS.parallax_live_px
+    assert cue.parallax_snr > SETTINGS.parallax_live_snr
     assert cue.surround_coherence is not None and cue.surround_coherence < 0.3
 
     evidence = LivenessChecker(None, SETTINGS).check(primary, face, burst)
