@@ -150,7 +150,8 @@ _WHY_WORDS = {
     "too little motion": "the student held still, and a still face cannot be told from a "
                          "photo held still. Look at the burst; if in doubt, ask them to turn "
                          "their head slightly and check in again.",
-    "too little relief": "the face moved, but as flat as a photo or a bent print moves.",
+    "too little relief": "the face moved, but what depth its motion showed was within the "
+                         "camera's noise, as when a photo or a bent print moves.",
     "motion too flat": "the face moved, but as flat as a photo or a bent print moves.",
     "a signal near firing": "an attack signal came close to firing, so the motion was not "
                             "taken as proof of a live face.",
