@@ -153,6 +153,9 @@ _WHY_WORDS = {
     "too little relief": "the face moved, but what depth its motion showed was within the "
                          "camera's noise, as when a photo or a bent print moves.",
     "motion too flat": "the face moved, but as flat as a photo or a bent print moves.",
+    "motion too fast": "the face moved too fast between the frames to measure its depth; "
+                       "a student standing at the gate does not, a swung photo or screen "
+                       "does.",
     "a signal near firing": "an attack signal came close to firing, so the motion was not "
                             "taken as proof of a live face.",
     "one frame only": "no usable burst: the single-frame detector alone, which cannot pass "

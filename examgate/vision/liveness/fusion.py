@@ -18,8 +18,9 @@
    (face and margin moving as one plane): evidence at least :data:`PLANE_AND_SURROUND`.
 4. Motion (burst only). Live evidence in [0, 1] rises from planarity at the
    planar firing point to 1 at ``nonplanar_live_at``, and counts only when the
-   face moved at least ``min_motion_px`` and the residual clears tracking
-   noise three ways: ``parallax_live_px`` (an absolute floor),
+   face moved at least ``min_motion_px`` (and at most ``max_motion_px``, beyond
+   which it cannot be tracked to a fraction of a pixel) and the residual clears
+   tracking noise three ways: ``parallax_live_px`` (an absolute floor),
    ``live_planarity_min`` (noise grows with the motion: a shaken print's
    residual is 2-4 % of how far it moved) and ``parallax_live_snr`` (noise
    measured in the frames themselves, forward-backward). With
@@ -94,8 +95,11 @@ def live_motion(signals: Mapping[str, float], s: LivenessSettings) -> float:
     planarity, parallax = signals.get("planarity"), signals.get("parallax_px")
     if planarity is None or parallax is None or not _relief_above_noise(signals, s):
         return 0.0
-    if signals.get("motion_px", 0.0) < s.min_motion_px:
+    motion = signals.get("motion_px", 0.0)
+    if motion < s.min_motion_px:
         return 0.0  # sub-pixel jitter: the ratio is noise over almost nothing
+    if motion > s.max_motion_px:
+        return 0.0  # too fast to track: what is left unexplained is the tracker's failure
     if planarity < s.live_planarity_min:
         return 0.0  # a residual this small beside the motion is tracking noise, not relief
     span = s.nonplanar_live_at - s.planar_fire_below
@@ -157,6 +161,8 @@ def why_not_live(signals: Mapping[str, float], s: LivenessSettings, *, single_fr
         return "one frame only"
     if signals.get("motion_px", 0.0) < s.min_motion_px:
         return "too little motion"
+    if signals.get("motion_px", 0.0) > s.max_motion_px:
+        return "motion too fast"
     if max(ev.values(), default=0.0) >= s.motion_max_doubt:
         return "a signal near firing"
     if not _relief_above_noise(signals, s):

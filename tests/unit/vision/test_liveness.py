@@ -321,6 +321,19 @@ def test_a_residual_within_the_trackers_own_noise_is_no_relief() -> None:
     assert why_not_live(head, SETTINGS, single_frame=False) == ""
 
 
+def test_motion_too_fast_to_track_proves_nothing() -> None:
+    """A tablet swung 66 px between frames (half a face width): the tracker loses points,
+    and what it leaves unexplained (6.8 px) is its own failure, not a head's relief. No
+    student turning at the gate moves a fifth as fast as the limit."""
+    swung = {"antispoof": 0.9, "edges": 0.0, "motion_px": 66.0, "planarity": 0.1,
+             "parallax_px": 6.8, "parallax_snr": 20.3}
+    middle = (SETTINGS.attack_threshold + SETTINGS.pass_threshold) / 2
+    assert fuse(swung, SETTINGS, single_frame=False).score == pytest.approx(middle)
+    assert why_not_live(swung, SETTINGS, single_frame=False) == "motion too fast"
+    turning = {**swung, "motion_px": 12.0, "parallax_px": 1.2, "parallax_snr": 60.0}
+    assert fuse(turning, SETTINGS, single_frame=False).score > SETTINGS.pass_threshold
+
+
 def test_a_plane_moving_with_its_surround_is_a_confident_attack() -> None:
     base = {"antispoof": 0.95, "motion_px": 6.0, "planarity": 0.01, "parallax_px": 0.06}
     plane = fuse(base, SETTINGS, single_frame=False)
