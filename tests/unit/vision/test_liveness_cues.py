@@ -105,6 +105,7 @@ def test_layers_at_two_depths_are_not_planar_and_the_background_stays() -> None:
     assert cue.surround_coherence is not None and cue.surround_coherence < 0.3
 
     evidence = LivenessChecker(None, SETTINGS).check(primary, face, burst)
+    assert evidence.signals["parallax_snr"] == pytest.approx(cue.parallax_snr)
     assert "planar_motion" not in evidence.fired and "surround_moves" not in evidence.fired
     assert evidence.score >= SETTINGS.pass_threshold
 
