@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -100,9 +101,14 @@ async def _one(client: Any, url: str, token: str, probe: Probe, poll_s: float
                                                                 event_id)
 
 
-async def drive(url: str, token: str, probes: list[Probe], poll_s: float = 60.0
+async def drive(url: str, token: str, probes: list[Probe], poll_s: float = 60.0,
+                on_answer: Callable[[str | None], None] | None = None
                 ) -> list[tuple[float, float | None, str, str | None]]:
-    """Send each probe at its time; (sent at, latency ms or None, status, event id) each."""
+    """Send each probe at its time; (sent at, latency ms or None, status, event id) each.
+
+    ``on_answer`` is called with each probe's event id (None when the API never
+    acknowledged it) as its answer arrives, in the order answers arrive.
+    """
     import httpx2
 
     async with httpx2.AsyncClient(timeout=30) as client:
@@ -111,6 +117,8 @@ async def drive(url: str, token: str, probes: list[Probe], poll_s: float = 60.0
         async def at(probe: Probe) -> tuple[float, float | None, str, str | None]:
             await asyncio.sleep(max(0.0, probe.at_s - (time.monotonic() - start)))
             ms, status, event_id = await _one(client, url, token, probe, poll_s)
+            if on_answer is not None:
+                on_answer(event_id)
             return probe.at_s, ms, status, event_id
 
         return list(await asyncio.gather(*(at(p) for p in probes)))
