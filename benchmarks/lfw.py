@@ -105,12 +105,15 @@ def run_lfw_benchmark(lfw_dir: Path, *, detector: str = "yunet_onet", embedder: 
                       throughput_images: int = 256, show_progress: bool = True,
                       align_method: str = "lsq", cache_dir: Path | None = None,
                       curves_out: dict[str, Any] | None = None,
-                      onet_path: Path | None = None, heldout: bool = True) -> dict[str, Any]:
+                      onet_path: Path | None = None, heldout: bool = True,
+                      mirror_templates: bool = False) -> dict[str, Any]:
     """Run the whole LFW benchmark and return its numbers, a JSON-ready dict.
 
     ``curves_out``, when given, receives the genuine and impostor scores per
     slice ("all", "female", "male") for plotting. ``heldout`` adds the FAR at the
     served thresholds on identities the calibration never saw (:mod:`lfw_heldout`).
+    ``mirror_templates`` scores every pair as the gate does with mirrored templates: one
+    image's template (:meth:`Embedder.embed_with_mirror`) against the other image.
     """
     require_lfw(lfw_dir, pairs_file)
     pairs = read_pairs(lfw_dir / pairs_file)
@@ -138,20 +141,27 @@ def run_lfw_benchmark(lfw_dir: Path, *, detector: str = "yunet_onet", embedder: 
                   disable=not show_progress) as bar:
         task = bar.add_task(f"embedding {len(every)} images", total=len(every))
         embedded = embed_images(lfw_dir, every, det, emb, align_method=align_method,
-                                progress=lambda n: bar.advance(task, n))
-    all_emb = embedded.embeddings
-    view = all_emb[[at[n] for n in names]]
-    scores = pair_scores(pairs, index, view)
+                                progress=lambda n: bar.advance(task, n),
+                                mirror=mirror_templates)
+    all_emb, all_tpl = embedded.embeddings, embedded.templates
+
+    def rows(of: np.ndarray | None, which: list[str]) -> np.ndarray | None:
+        return None if of is None else of[[at[n] for n in which]]
+
+    view, view_tpl = all_emb[[at[n] for n in names]], rows(all_tpl, names)
+    scores = pair_scores(pairs, index, view, view_tpl)
     result: dict[str, Any] = {"detector": detector, "embedder": embedder, "flip_tta": flip,
+                              "mirror_templates": mirror_templates,
                               "align_method": align_method,
                               "pairs_file": pairs_file, "folds": len({p.fold for p in pairs}),
                               "n_pairs": len(pairs), "n_images": len(names)}
     result.update(kfold_accuracy(pairs, scores))
     genders = read_genders(lfw_dir)
-    result.update(tar_far_report(names, view, genders, pairs, scores))
+    result.update(tar_far_report(names, view, genders, pairs, scores, view_tpl))
     if heldout:
         result.update(heldout_report(cal_names, all_emb[[at[n] for n in cal_names]],
-                                     held_names, all_emb[[at[n] for n in held_names]], genders))
+                                     held_names, all_emb[[at[n] for n in held_names]], genders,
+                                     rows(all_tpl, cal_names), rows(all_tpl, held_names)))
     result["no_face"] = len(embedded.no_face)
     result["no_face_images"] = embedded.no_face
     result["no_face_handling"] = NO_FACE_HANDLING
@@ -181,7 +191,8 @@ def run_lfw_benchmark(lfw_dir: Path, *, detector: str = "yunet_onet", embedder: 
 
 def _print(result: dict[str, Any]) -> None:
     table = Table(title=f"LFW {result['pairs_file']}: {result['detector']} + "
-                        f"{result['embedder']}{' + flip' if result['flip_tta'] else ''}")
+                        f"{result['embedder']}{' + flip' if result['flip_tta'] else ''}"
+                        f"{' (mirrored templates)' if result.get('mirror_templates') else ''}")
     table.add_column("measure")
     table.add_column("value", justify="right")
     pct = lambda v: f"{100 * v:.2f}%"  # noqa: E731
@@ -227,6 +238,9 @@ def lfw(
     heldout: Annotated[bool, typer.Option(help=(
         "also FAR at the served thresholds on identities outside the calibration split, "
         "overall and by gender (embeds ~10,000 more images)"))] = True,
+    mirror_templates: Annotated[bool | None, typer.Option(help=(
+        "score pairs as the gate does with mirror-averaged enrollment templates "
+        "(default: settings)"))] = None,
     config: Annotated[Path | None, typer.Option(help="settings file")] = None,
 ) -> None:
     """LFW View 2: 10-fold accuracy, TAR@FAR 1e-3/1e-4 over all pairs, gender gap, speed."""
@@ -241,6 +255,8 @@ def lfw(
             throughput_images=throughput_images,
             align_method=align_method or vision.align_method, cache_dir=vision.model_cache_dir,
             onet_path=vision.onet_path, heldout=heldout,
+            mirror_templates=vision.mirror_templates if mirror_templates is None
+            else mirror_templates,
             curves_out=curves,
         )
     except LfwMissingError as exc:

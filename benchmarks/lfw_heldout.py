@@ -21,21 +21,27 @@ GENDERS = ("female", "male")
 
 
 def heldout_report(cal_names: list[str], cal_emb: np.ndarray, held_names: list[str],
-                   held_emb: np.ndarray, genders: dict[str, str]) -> dict[str, Any]:
-    """``{"heldout": served rule, "heldout_raw": one overall threshold}`` on the held-out set."""
+                   held_emb: np.ndarray, genders: dict[str, str],
+                   cal_templates: np.ndarray | None = None,
+                   held_templates: np.ndarray | None = None) -> dict[str, Any]:
+    """``{"heldout": served rule, "heldout_raw": one overall threshold}`` on the held-out set;
+    with templates (both sets or neither), every pair is template against probe."""
+    if (cal_templates is None) != (held_templates is None):
+        raise ValueError("templates for one set only: calibrate and measure alike")
     people = [person_of(n) for n in cal_names]
     overlap = set(people) & {person_of(n) for n in held_names}
     if overlap:
         raise ValueError(f"{len(overlap)} held-out identities are in the calibration split")
-    served = calibrate_thresholds(people, cal_emb,
+    served = calibrate_thresholds(people, cal_emb, templates=cal_templates,
                                   slices=[genders.get(n, "") for n in cal_names])
-    raw = calibrate_thresholds(people, cal_emb)
+    raw = calibrate_thresholds(people, cal_emb, templates=cal_templates)
     held_people = np.array([person_of(n) for n in held_names])
     g = np.array([genders.get(n, "") for n in held_names])
-    scores = {"all": pair_scores(held_people, held_emb)}
+    scores = {"all": pair_scores(held_people, held_emb, held_templates)}
     for gender in GENDERS:
         idx = np.flatnonzero(g == gender)
-        scores[gender] = pair_scores(held_people[idx], held_emb[idx])
+        scores[gender] = pair_scores(held_people[idx], held_emb[idx],
+                                     None if held_templates is None else held_templates[idx])
     return {"heldout": _rates(served, scores, len(set(held_people)), len(held_names)),
             "heldout_raw": _rates(raw, scores, len(set(held_people)), len(held_names))}
 

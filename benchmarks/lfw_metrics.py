@@ -15,9 +15,11 @@ from examgate.models.lfw import Pair, person_of
 FAR_TARGETS = {"1e-3": 1e-3, "1e-4": 1e-4}
 
 
-def pair_scores(pairs: list[Pair], index: dict[str, int], emb: np.ndarray) -> np.ndarray:
-    """Cosine similarity of each pair (embeddings are unit length)."""
-    a = emb[[index[p.a] for p in pairs]]
+def pair_scores(pairs: list[Pair], index: dict[str, int], emb: np.ndarray,
+                templates: np.ndarray | None = None) -> np.ndarray:
+    """Cosine similarity of each pair (embeddings are unit length); with ``templates``,
+    the pair's first image enrolled and its second presented."""
+    a = (emb if templates is None else templates)[[index[p.a] for p in pairs]]
     b = emb[[index[p.b] for p in pairs]]
     return np.einsum("ij,ij->i", a, b)
 
@@ -36,24 +38,30 @@ def kfold_accuracy(pairs: list[Pair], scores: np.ndarray) -> dict[str, object]:
             "fold_accuracies": [float(a) for a in accs], "fold_thresholds": thrs}
 
 
-def all_pairs(names: list[str], emb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Similarity matrix, same-person mask and the upper-triangle mask over every image pair."""
+def all_pairs(names: list[str], emb: np.ndarray, templates: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Similarity matrix, same-person mask and the mask of the pairs that count: every
+    unordered pair, or with ``templates`` (row i enrolled, column j presented) every
+    ordered pair of two different images."""
     people = np.array([person_of(n) for n in names])
     _, ids = np.unique(people, return_inverse=True)
-    sim = emb @ emb.T
+    sim = (emb if templates is None else templates) @ emb.T
     same = ids[:, None] == ids[None, :]
-    upper = np.triu(np.ones(sim.shape, dtype=bool), k=1)
-    return sim, same, upper
+    counted = (np.triu(np.ones(sim.shape, dtype=bool), k=1) if templates is None
+               else ~np.eye(len(names), dtype=bool))
+    return sim, same, counted
 
 
 def tar_far_report(names: list[str], emb: np.ndarray, genders: dict[str, str],
-                   pairs: list[Pair], pair_score: np.ndarray) -> dict[str, object]:
+                   pairs: list[Pair], pair_score: np.ndarray,
+                   templates: np.ndarray | None = None) -> dict[str, object]:
     """TAR at FAR over every different-person pair, overall and per gender at the same thresholds.
 
     Genuine scores are every same-person pair among the images; the TAR of the
-    protocol's own genuine pairs at those thresholds is reported beside it.
+    protocol's own genuine pairs at those thresholds is reported beside it. With
+    ``templates`` a pair is one image's template against the other image (both ways).
     """
-    sim, same, upper = all_pairs(names, emb)
+    sim, same, upper = all_pairs(names, emb, templates)
     genuine = sim[upper & same]
     impostor = sim[upper & ~same]
     out: dict[str, object] = {"n_genuine": int(genuine.size), "n_impostor": int(impostor.size)}

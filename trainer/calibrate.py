@@ -36,9 +36,15 @@ def calibrate_embedder(lfw_dir: Path, embedder_path: Path, champion: ModelBundle
                                flip=bool(champion.spec.get("flip_tta", False)),
                                intra_op_threads=threads)
     genders = read_genders(lfw_dir)
-    return calibrate_thresholds([person_of(n) for n in crops.names],
-                                embedder.embed(crops.faces), replay=champion.thresholds.replay,
-                                slices=[genders.get(n, "") for n in crops.names])
+    emb = embedder.embed(crops.faces)
+    # The new version keeps the champion's spec, so its templates are embedded the same way:
+    # mirrored templates are calibrated template against probe, as bootstrap does.
+    templates = (embedder.embed_with_mirror(crops.faces, emb)
+                 if champion.spec.get("mirror_templates") else None)
+    return calibrate_thresholds([person_of(n) for n in crops.names], emb,
+                                replay=champion.thresholds.replay,
+                                slices=[genders.get(n, "") for n in crops.names],
+                                templates=templates)
 
 
 def whole_people(names: Sequence[str], limit: int) -> list[str]:

@@ -87,7 +87,7 @@ def build_template(analyzer: FaceAnalyzer, student_id: str, images: list[bytes])
     embeddings, thumbs, problems = [], [], []
     for i, image in enumerate(images):
         try:
-            a = analyzer.analyse(image)
+            a = analyzer.analyse(image, enrolling=True)
         except Exception as exc:  # noqa: BLE001 - a photo the pipeline chokes on is unusable
             log.warning("enroll: image %d of %s: the face pipeline failed", i, student_id,
                         exc_info=True)

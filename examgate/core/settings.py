@@ -260,6 +260,10 @@ class VisionSettings(Section):
         default=640, ge=64, description="Frames are downscaled to this longer side to detect."
     )
     flip_tta: bool = Field(default=False, description="Also embed the mirrored face, average.")
+    mirror_templates: bool = Field(default=True, description=(
+        "Enrollment templates also embed the mirrored face and average (the gate's probe "
+        "stays one pass); recorded with the model version, whose thresholds are calibrated "
+        "template against probe"))
     intra_op_threads: int = Field(default=1, ge=1, description="Threads per inference call.")
     max_image_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     max_image_pixels: int = Field(

@@ -90,9 +90,11 @@ class FaceAnalyzer(Protocol):
     thresholds: Thresholds
     liveness_model: LivenessModel | None  # None: a version without liveness never ACCEPTs
 
-    def analyse(self, image: bytes, burst: Sequence[bytes] = ()) -> Analysis:
+    def analyse(self, image: bytes, burst: Sequence[bytes] = (), *,
+                enrolling: bool = False) -> Analysis:
         """Decode, detect, judge quality, align and embed one image; check liveness on it and
-        the burst of frames captured right after it."""
+        the burst of frames captured right after it. ``enrolling``: the embedding is for a
+        template (the model version says how templates are embedded)."""
         ...
 
 

@@ -48,8 +48,10 @@ class PipelineAnalyzer:
 
     def __init__(self, pipeline: FacePipeline, model_version: str,
                  thresholds: Thresholds, liveness: LivenessChecker | None = None,
-                 liveness_model: LivenessModel | None = None) -> None:
+                 liveness_model: LivenessModel | None = None, *,
+                 mirror_templates: bool = False) -> None:
         self.pipeline = pipeline
+        self.mirror_templates = mirror_templates
         self.model_version = model_version
         self.thresholds = thresholds
         self.liveness = liveness
@@ -76,8 +78,10 @@ class PipelineAnalyzer:
                 log.warning("analyse: a burst frame is unreadable, left out: %s", exc)
         return frames
 
-    def analyse(self, image: bytes, burst: Sequence[bytes] = ()) -> Analysis:
-        """Run the pipeline on encoded image bytes, and liveness on it and its burst."""
+    def analyse(self, image: bytes, burst: Sequence[bytes] = (), *,
+                enrolling: bool = False) -> Analysis:
+        """Run the pipeline on encoded image bytes, and liveness on it and its burst;
+        ``enrolling`` embeds a template (mirror-averaged where the version says so)."""
         t0 = time.perf_counter()
         try:
             decoded = self.pipeline.decode(image)
@@ -90,7 +94,8 @@ class PipelineAnalyzer:
             if self._beside is not None:
                 pending.append(self._beside.submit(self._check, image, face, burst))
 
-        result = self.pipeline.run(decoded, on_face=start_liveness)
+        result = self.pipeline.run(decoded, on_face=start_liveness,
+                                   mirror=enrolling and self.mirror_templates)
         timings = dict(result.timings_ms, decode=decode_ms)
         live = None
         if pending:
@@ -123,8 +128,11 @@ def analyzer_from_bundle(bundle: ModelBundle, settings: Settings) -> PipelineAna
     # Alignment is part of what the thresholds were calibrated with: the bundle's wins.
     align = str(bundle.spec.get("align_method", v.align_method))
     checker, model = liveness_from_bundle(bundle, settings)
+    # So are templates: a version registered before mirrored templates has none.
+    mirror = bool(bundle.spec.get("mirror_templates", False))
     return PipelineAnalyzer(FacePipeline(detector, embedder, v.quality, limits, align),
-                            bundle.version, bundle.thresholds, checker, model)
+                            bundle.version, bundle.thresholds, checker, model,
+                            mirror_templates=mirror)
 
 
 def liveness_from_bundle(bundle: ModelBundle, settings: Settings

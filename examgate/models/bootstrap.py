@@ -66,15 +66,17 @@ def calibration_cache(settings: Settings, names: list[str]) -> Path:
                        for role, path in sorted(detector_files(v).items()))
     fingerprint = (f"{v.detector}{detector}"
                    f"{sha256_file(locate_model(v.embedder).path)}{v.flip_tta}"
-                   f"{v.align_method}{len(names)}")
+                   f"{v.align_method}{len(names)}{'mirrored' if v.mirror_templates else ''}")
     key = hashlib.sha256(fingerprint.encode()).hexdigest()[:16]
     return settings.stack.cache_dir / "calibration" / f"calibration-{key}.npz"
 
 
-def _embed_in_parallel(settings: Settings, lfw_dir: Path, names: list[str]) -> np.ndarray:
+def _embed_in_parallel(settings: Settings, lfw_dir: Path, names: list[str]
+                       ) -> tuple[np.ndarray, np.ndarray | None]:
     """Embed ``names`` on every core (one single-threaded pipeline per core; ONNX Runtime
-    releases the GIL), in the order given. Each image's embedding does not depend on
-    which worker made it."""
+    releases the GIL), in the order given: as gates embed them, and as enrollment embeds
+    templates where that differs (mirrored templates; else None). Each image's embedding
+    does not depend on which worker made it."""
     from rich.progress import Progress
 
     from examgate.vision import create_embedder
@@ -90,44 +92,57 @@ def _embed_in_parallel(settings: Settings, lfw_dir: Path, names: list[str]) -> n
             with lock:
                 bar.advance(task, n)
 
-        def embed(part: list[str]) -> np.ndarray:
+        def embed(part: list[str]) -> lfw.EmbeddedSet:
             detector = detector_from_settings(v, num_threads=1)
             embedder = create_embedder(v.embedder, flip=v.flip_tta, intra_op_threads=1)
             return lfw.embed_images(lfw_dir, part, detector, embedder, progress=advance,
-                                    align_method=v.align_method).embeddings
+                                    align_method=v.align_method, mirror=v.mirror_templates)
 
         with ThreadPoolExecutor(workers, thread_name_prefix="calibration") as pool:
             done = list(pool.map(embed, parts))
-    emb = np.zeros((len(names), done[0].shape[1]), np.float32)
+    dim = done[0].embeddings.shape[1]
+    emb = np.zeros((len(names), dim), np.float32)
+    templates = np.zeros((len(names), dim), np.float32) if v.mirror_templates else None
     for i, part in enumerate(done):
-        emb[i::workers] = part
-    return emb
+        emb[i::workers] = part.embeddings
+        if templates is not None:
+            templates[i::workers] = part.templates
+    return emb, templates
 
 
-def calibration_embeddings(settings: Settings) -> tuple[list[str], np.ndarray]:
-    """The calibration images and their embeddings: from the cache, or made (minutes) and
-    cached. Needs no running service, so it can overlap the local stack's start."""
+def calibration_embeddings(settings: Settings
+                           ) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+    """The calibration images, their embeddings and, with mirrored templates, their
+    templates: from the cache, or made (minutes) and cached. Needs no running service,
+    so it can overlap the local stack's start."""
     lfw_dir = settings.data.lfw_dir
     names = calibration_images(lfw_dir)
     cache = calibration_cache(settings, names)
     with _CACHE_LOCK:
         if cache.is_file():
-            emb = np.load(cache)["embeddings"]
+            stored = np.load(cache)
+            emb = stored["embeddings"]
+            templates = stored["templates"] if "templates" in stored.files else None
             log.info("calibration: %d cached embeddings from %s", len(emb), cache)
-            return names, emb
-        emb = _embed_in_parallel(settings, lfw_dir, names)
+            return names, emb, templates
+        emb, templates = _embed_in_parallel(settings, lfw_dir, names)
         cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache, embeddings=emb)
-    return names, emb
+        if templates is None:
+            np.savez(cache, embeddings=emb)
+        else:
+            np.savez(cache, embeddings=emb, templates=templates)
+    return names, emb, templates
 
 
 def calibrate(settings: Settings) -> Calibration:
     """Pick the thresholds from every pair of the calibration images."""
     lfw_dir = settings.data.lfw_dir
-    names, emb = calibration_embeddings(settings)
+    names, emb, templates = calibration_embeddings(settings)
     genders = lfw.read_genders(lfw_dir)
+    # Template against probe, as the gate will score them (mirrored templates: not symmetric).
     fit = calibrate_thresholds([lfw.person_of(n) for n in names], emb,
-                               slices=[genders.get(n, "") for n in names])
+                               slices=[genders.get(n, "") for n in names],
+                               templates=templates)
     accept, reject = fit.accept, fit.reject
     for name, point in fit.slices.items():
         log.info("calibration: %s pairs alone would accept >= %.4f; at the served threshold "
@@ -212,6 +227,7 @@ def default_version(settings: Settings) -> DefaultVersion:
                                   f"{v.detect_max_side} px for detection)",
                       "embedder": "112x112 RGB 0-255 face aligned to the ArcFace template"},
             "embedding_dim": 128, "flip_tta": v.flip_tta, "align_method": v.align_method,
+            "mirror_templates": v.mirror_templates,
             "calibration": {"dataset": "LFW View 1", "split": CALIBRATION_SPLIT,
                             "identities": list(cal.identities), "accept": cal.rule},
             "liveness": live_spec}

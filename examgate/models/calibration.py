@@ -131,22 +131,31 @@ def accuracy_at(genuine: np.ndarray | list[float], impostor: np.ndarray | list[f
     return correct / (gen.size + imp.size)
 
 
-def pair_scores(identities: Sequence[str] | np.ndarray, embeddings: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Genuine and impostor cosine scores over every unordered pair of unit embeddings.
+def pair_scores(identities: Sequence[str] | np.ndarray, embeddings: np.ndarray,
+                templates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Genuine and impostor cosine scores over every pair of unit embeddings.
 
     Two images of the same identity make a genuine pair, of different ones an
     impostor pair; n images give n(n-1)/2 pairs, so a FAR of 1e-4 is
-    resolvable from a few thousand images.
+    resolvable from a few thousand images. With ``templates`` (each image embedded
+    as enrollment embeds it, row for row) a pair is one image enrolled and the other
+    presented at the gate, both ways round: n(n-1) ordered pairs.
     """
     people = np.asarray(identities)
     emb = np.asarray(embeddings)
     if len(people) != len(emb):
         raise ValueError(f"{len(people)} identities for {len(emb)} embeddings")
-    sims = emb @ emb.T
-    iu = np.triu_indices(len(people), k=1)
-    same = people[iu[0]] == people[iu[1]]
-    scores = sims[iu]
+    if templates is None:
+        sims = emb @ emb.T
+        at = np.triu_indices(len(people), k=1)
+    else:
+        if np.shape(templates) != emb.shape:
+            raise ValueError(f"templates {np.shape(templates)} for embeddings {emb.shape}")
+        sims = np.asarray(templates) @ emb.T
+        rows, cols = np.nonzero(~np.eye(len(people), dtype=bool))
+        at = (rows, cols)
+    same = people[at[0]] == people[at[1]]
+    scores = sims[at]
     return scores[same], scores[~same]
 
 
@@ -206,7 +215,8 @@ class ThresholdFit:
 def calibrate_thresholds(identities: Sequence[str] | np.ndarray, embeddings: np.ndarray, *,
                          accept_far: float = ACCEPT_FAR, reject_far: float = REJECT_FAR,
                          replay: float | None = None,
-                         slices: Sequence[str] | np.ndarray | None = None) -> ThresholdFit:
+                         slices: Sequence[str] | np.ndarray | None = None,
+                         templates: np.ndarray | None = None) -> ThresholdFit:
     """Accept at ``accept_far``, reject below the ``reject_far`` threshold, over every pair.
 
     ``slices`` gives each image a group label (gender, say; "" = unlabelled). The
@@ -216,14 +226,16 @@ def calibrate_thresholds(identities: Sequence[str] | np.ndarray, embeddings: np.
     average. Labels are used here only; serving never sees them. A group with
     fewer than ``MIN_SLICE_EVENTS / accept_far`` impostor pairs cannot be measured
     at that FAR and is skipped (and recorded). ``replay`` carries a replay
-    threshold over (None: the policy's default).
+    threshold over (None: the policy's default). ``templates``: score each image's
+    template against every other image, as a gate scores a probe (:func:`pair_scores`).
     """
-    genuine, impostor = pair_scores(identities, embeddings)
+    genuine, impostor = pair_scores(identities, embeddings, templates)
     accept = operating_point(genuine, impostor, accept_far)
     reject = operating_point(genuine, impostor, reject_far)
     points: dict[str, OperatingPoint] = {}
     skipped: dict[str, int] = {}
-    scored = slice_pair_scores(identities, embeddings, slices) if slices is not None else {}
+    scored = (slice_pair_scores(identities, embeddings, slices, templates)
+              if slices is not None else {})
     for name, (gen_s, imp_s) in scored.items():
         if imp_s.size * accept_far < MIN_SLICE_EVENTS or gen_s.size == 0:
             skipped[name] = int(imp_s.size)
@@ -246,7 +258,8 @@ def calibrate_thresholds(identities: Sequence[str] | np.ndarray, embeddings: np.
 
 
 def slice_pair_scores(identities: Sequence[str] | np.ndarray, embeddings: np.ndarray,
-                      slices: Sequence[str] | np.ndarray | None
+                      slices: Sequence[str] | np.ndarray | None,
+                      templates: np.ndarray | None = None
                       ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Genuine and impostor scores of the pairs with both images in each labelled group."""
     labels = np.asarray(slices if slices is not None else [], dtype=str)
@@ -257,7 +270,8 @@ def slice_pair_scores(identities: Sequence[str] | np.ndarray, embeddings: np.nda
     out = {}
     for name in sorted(set(labels.tolist()) - {""}):
         idx = np.flatnonzero(labels == name)
-        out[name] = pair_scores(people[idx], emb[idx])
+        out[name] = pair_scores(people[idx], emb[idx],
+                                None if templates is None else np.asarray(templates)[idx])
     return out
 
 

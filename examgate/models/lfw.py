@@ -132,12 +132,15 @@ class EmbeddedSet:
     no_face: list[str] = field(default_factory=list)
     ms_detect_align_embed: np.ndarray = field(default_factory=lambda: np.zeros(0))
     ms_by_stage: dict[str, list[float]] = field(default_factory=dict)
+    # Each image embedded as enrollment embeds a template (mirror-averaged), when asked.
+    templates: np.ndarray | None = None
 
 
 def embed_images(lfw_dir: Path, names: Iterable[str], detector: Detector, embedder: Embedder,
                  progress: Callable[[int], None] | None = None,
-                 align_method: str = "lsq") -> EmbeddedSet:
-    """Embed each image once, one at a time, timing detect+align+embed.
+                 align_method: str = "lsq", mirror: bool = False) -> EmbeddedSet:
+    """Embed each image once, one at a time, timing detect+align+embed; with ``mirror``
+    also as a template (:meth:`Embedder.embed_with_mirror`, untimed: enrollment's cost).
 
     An image without a detected face is aligned with the median landmarks of
     the faces found in this run (LFW's faces are centred and similarly sized),
@@ -173,7 +176,9 @@ def embed_images(lfw_dir: Path, names: Iterable[str], detector: Detector, embedd
             aligned[i] = align_face(image, pts, embedder.input_size, align_method)
         idx = [i for i, _ in missing]
         emb[idx] = embedder.embed(aligned[idx])
-    return EmbeddedSet(names, emb, [names[i] for i, _ in missing], np.asarray(totals), stages)
+    templates = embedder.embed_with_mirror(aligned, emb) if mirror else None
+    return EmbeddedSet(names, emb, [names[i] for i, _ in missing], np.asarray(totals), stages,
+                       templates)
 
 
 def _centre_landmarks(shape: tuple[int, ...]) -> np.ndarray:

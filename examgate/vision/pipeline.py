@@ -102,13 +102,16 @@ class FacePipeline:
         return self.embedder.embed(faces)
 
     def run(self, image_or_bytes: np.ndarray | bytes, *, embed_failed: bool = True,
-            on_face: Callable[[np.ndarray, Detection], None] | None = None) -> FaceResult:
+            on_face: Callable[[np.ndarray, Detection], None] | None = None,
+            mirror: bool = False) -> FaceResult:
         """All steps on one image; ``embed_failed`` also embeds a face that failed a gate.
 
         A face that fails a gate is still embedded by default, so a reviewer
         sees its similarity; ``FaceResult.ok`` stays False all the same.
         ``on_face(image, face)`` is called as soon as the main face is known, before
         alignment and embedding: work on the face (liveness) can start beside them.
+        ``mirror`` averages the face's embedding with its mirror image's
+        (:meth:`Embedder.embed_with_mirror`: enrollment templates).
         """
         timings: dict[str, float] = {}
         with _timed(timings, decode_mod.STAGE):
@@ -127,7 +130,8 @@ class FacePipeline:
         with _timed(timings, align_mod.STAGE):
             aligned = self.align(image, verdict.face)
         with _timed(timings, EMBED_STAGE):
-            embedding = self.embed(aligned[None])[0]
+            embedding = (self.embedder.embed_with_mirror(aligned[None]) if mirror
+                         else self.embed(aligned[None]))[0]
         return FaceResult(verdict, tuple(detections), aligned, embedding, timings)
 
 

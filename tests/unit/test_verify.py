@@ -38,7 +38,7 @@ class FakeAnalyzer:
         self.broken = False
         self.bursts: list[list[bytes]] = []
 
-    def analyse(self, image: bytes, burst=()) -> Analysis:
+    def analyse(self, image: bytes, burst=(), *, enrolling=False) -> Analysis:
         if self.broken:
             raise RuntimeError("onnxruntime exploded")
         self.bursts.append(list(burst))

@@ -36,7 +36,7 @@ class Analyzer:
         self.liveness_model = model
         self.bursts: list[list[bytes]] = []
 
-    def analyse(self, image: bytes, burst=()) -> Analysis:
+    def analyse(self, image: bytes, burst=(), *, enrolling=False) -> Analysis:
         self.bursts.append(list(burst))
         return Analysis(1, {}, (), PROBE, None, {"liveness": 4.0}, liveness=self.reading)
 

@@ -103,6 +103,37 @@ def test_pair_scores_split_every_pair_by_identity():
         pair_scores(["a", "b"], emb)
 
 
+def test_with_templates_each_image_is_enrolled_once_and_presented_against_every_other():
+    emb = _unit([[1, 0], [1, 0.1], [0, 1], [0.1, 1], [1, 1]])
+    templates = _unit([[1, 0.05], [1, 0.05], [0.05, 1], [0.05, 1], [1, 0.9]])
+    genuine, impostor = pair_scores(["a", "a", "b", "b", "c"], emb, templates)
+    assert len(genuine) == 4 and len(impostor) == 20 - 4  # 5 images: 20 ordered pairs
+    # Not symmetric: a's template against b's photo is not b's template against a's photo.
+    assert np.isclose(genuine[0], templates[0] @ emb[1])
+    assert np.isclose(genuine[1], templates[1] @ emb[0])
+    assert not np.isclose(templates[0] @ emb[4], templates[4] @ emb[0])
+    # Templates that are the photos' own embeddings give each unordered pair twice.
+    same_g, same_i = pair_scores(["a", "a", "b", "b", "c"], emb, emb)
+    plain_g, plain_i = pair_scores(["a", "a", "b", "b", "c"], emb)
+    assert np.allclose(np.sort(same_g), np.sort(np.repeat(plain_g, 2)))
+    assert np.allclose(np.sort(same_i), np.sort(np.repeat(plain_i, 2)))
+    with pytest.raises(ValueError, match="templates"):
+        pair_scores(["a", "a", "b", "b", "c"], emb, templates[:4])
+
+
+def test_thresholds_calibrated_on_templates_hold_for_template_scores():
+    rng = np.random.default_rng(5)
+    people = np.repeat([f"p{i}" for i in range(60)], 3)
+    emb = _unit(np.repeat(rng.normal(size=(60, 16)), 3, axis=0) + 0.6 * rng.normal(size=(180, 16)))
+    # A template nearer its person's centre scores genuine probes higher than a photo does.
+    templates = _unit(emb + 0.5 * np.repeat(emb.reshape(60, 3, 16).mean(1), 3, axis=0))
+    fit = calibrate_thresholds(people, emb, accept_far=1e-3, templates=templates)
+    genuine, impostor = pair_scores(people, emb, templates)
+    assert fit.accept.n_impostor == impostor.size == 180 * 179 - 60 * 6
+    tar, far = rates_at(genuine, impostor, fit.thresholds.accept)
+    assert far <= 1e-3 and tar == pytest.approx(fit.accept.tar)
+
+
 def test_calibrate_thresholds_reads_both_operating_points_from_all_pairs():
     rng = np.random.default_rng(3)
     people = np.repeat([f"p{i}" for i in range(60)], 3)

@@ -32,18 +32,29 @@ PEOPLE = {"Colin_Powell": "male", "Tony_Blair": "male", "Jean_Chretien": "male",
 pytestmark = pytest.mark.skipif(not (LFW / "images").is_dir(), reason=f"no LFW at {LFW}")
 
 
-@pytest.fixture(scope="module")
-def analyzer():
+def _served(**spec_extra: object):
     """The served pipeline with fixed thresholds (no calibration run in a unit test)."""
     settings = Settings()
     files = {**detector_files(settings.vision), "embedder": locate_model("sface").path,
              **liveness_files(settings)}
     spec = {"liveness": {"pass_threshold": 0.445, "attack_threshold": 0.051},
             "files": {role: {"name": p.name, "sha256": sha256_file(p)}
-                      for role, p in files.items()}}
+                      for role, p in files.items()}, **spec_extra}
     bundle = ModelBundle("test", "7", settings.vision.detector, "sface", files,
                          Thresholds(accept=0.43, reject=0.37), spec)
     return analyzer_from_bundle(bundle, settings)
+
+
+@pytest.fixture(scope="module")
+def analyzer():
+    """A version registered before mirrored templates (its spec does not name them)."""
+    return _served()
+
+
+@pytest.fixture(scope="module")
+def mirroring():
+    """A version whose templates are mirror-averaged (``mirror_templates`` in its spec)."""
+    return _served(mirror_templates=True)
 
 
 @pytest.fixture()
@@ -95,6 +106,32 @@ def test_the_scores_are_the_image_pair_cosines_bench_lfw_computes(analyzer, phot
             (genuine if other == person else impostor).append(float(emb[path] @ emb[enrolled]))
     assert np.allclose(np.sort(ev.scores[0]), np.sort(genuine), atol=1e-6)
     assert np.allclose(np.sort(ev.scores[1]), np.sort(impostor), atol=1e-6)
+
+
+def test_with_mirrored_templates_a_claim_scores_the_template_against_the_probe(mirroring,
+                                                                              photos):
+    """What ``bench lfw --mirror-templates`` scores: the enrolled image's mirror-averaged
+    template against the probe's one-pass embedding."""
+    photo_set = read_photo_set(photos)
+    ev = run_evaluation(mirroring, photo_set)
+    templates = {p: mirroring.analyse(path.read_bytes(), enrolling=True).embedding
+                 for p, path in photo_set.enrollment.items()}
+    genuine, impostor = [], []
+    for person, path in photo_set.probes():
+        probe = mirroring.analyse(path.read_bytes()).embedding
+        for other, template in templates.items():
+            (genuine if other == person else impostor).append(float(probe @ template))
+    assert np.allclose(np.sort(ev.scores[0]), np.sort(genuine), atol=1e-6)
+    assert np.allclose(np.sort(ev.scores[1]), np.sort(impostor), atol=1e-6)
+    one = photo_set.enrollment["Tony_Blair"].read_bytes()
+    assert np.abs(mirroring.analyse(one, enrolling=True).embedding
+                  - mirroring.analyse(one).embedding).max() > 1e-3
+
+
+def test_a_version_without_mirrored_templates_enrolls_as_it_always_did(analyzer, photos):
+    one = read_photo_set(photos).enrollment["Tony_Blair"].read_bytes()
+    np.testing.assert_array_equal(analyzer.analyse(one, enrolling=True).embedding,
+                                  analyzer.analyse(one).embedding)
 
 
 def test_unusable_photos_are_reported_and_never_accepted(analyzer, photos):

@@ -45,3 +45,16 @@ def test_held_out_people_must_not_be_in_the_calibration_split():
     cal, cal_emb, genders = _faces(rng, "C", 5, 5)
     with pytest.raises(ValueError, match="in the calibration split"):
         heldout_report(cal, cal_emb, cal[:4], cal_emb[:4], genders)
+
+
+def test_with_templates_both_sets_are_scored_template_against_probe():
+    rng = np.random.default_rng(13)
+    cal, cal_emb, g1 = _faces(rng, "C", 40, 40)
+    held, held_emb, g2 = _faces(rng, "H", 40, 40)
+    twin = heldout_report(cal, cal_emb, held, held_emb, {**g1, **g2}, cal_emb, held_emb)
+    plain = heldout_report(cal, cal_emb, held, held_emb, {**g1, **g2})
+    # The photos' own embeddings as templates: every pair counted both ways, same rates.
+    assert twin["heldout"]["impostor_pairs"] == 2 * plain["heldout"]["impostor_pairs"]
+    assert twin["heldout"]["far_at_accept"] == pytest.approx(plain["heldout"]["far_at_accept"])
+    with pytest.raises(ValueError, match="templates for one set only"):
+        heldout_report(cal, cal_emb, held, held_emb, {**g1, **g2}, cal_emb, None)

@@ -41,7 +41,7 @@ class Stub:
         self.thresholds = Thresholds(0.5, 0.3)
         self.liveness_model = LivenessModel(0.8, 0.3)
 
-    def analyse(self, image: bytes, burst=()) -> Analysis:
+    def analyse(self, image: bytes, burst=(), *, enrolling=False) -> Analysis:
         emb = np.zeros(8, np.float32)
         emb[image[0] % 8] = 1.0
         return Analysis(1, {}, (), emb, None, liveness=LIVE)
@@ -128,7 +128,7 @@ def test_add_over_a_photo_sealed_under_an_old_key_asks_for_replace() -> None:
 
 def test_an_image_the_pipeline_chokes_on_is_a_dead_letter() -> None:
     class Choking(Stub):
-        def analyse(self, image: bytes, burst=()) -> Analysis:
+        def analyse(self, image: bytes, burst=(), *, enrolling=False) -> Analysis:
             if image.startswith(b"\xff"):
                 raise ValueError("alignment failed: degenerate landmarks")
             return super().analyse(image)
@@ -146,7 +146,7 @@ def test_an_image_the_pipeline_chokes_on_is_a_dead_letter() -> None:
 def test_an_unexpected_failure_is_a_dead_letter_not_a_crash() -> None:
     class Inconsistent(Stub):
         # embeddings of two sizes: a model bug
-        def analyse(self, image: bytes, burst=()) -> Analysis:
+        def analyse(self, image: bytes, burst=(), *, enrolling=False) -> Analysis:
             return Analysis(1, {}, (), np.ones(4 + len(image), np.float32), None)
 
     rt = _runtime(Inconsistent())

@@ -36,7 +36,7 @@ class Stub:
         self.thresholds = Thresholds(0.5, 0.3)
         self.liveness_model = LivenessModel(0.8, 0.3)
 
-    def analyse(self, image: bytes, burst=()) -> Analysis:
+    def analyse(self, image: bytes, burst=(), *, enrolling=False) -> Analysis:
         return Analysis(1, {}, (), np.ones(4, np.float32) / 2, None, liveness=LIVE)
 
 

@@ -56,6 +56,20 @@ def test_flip_tta_is_mirror_invariant():
     np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
 
 
+def test_a_mirrored_template_is_the_flip_average_and_costs_only_the_mirror_pass(sface):
+    flip = create_embedder("sface", flip=True)
+    plain = sface.embed(FACES[:3])
+    template = sface.embed_with_mirror(FACES[:3])
+    np.testing.assert_allclose(template, flip.embed(FACES[:3]), atol=1e-5)
+    np.testing.assert_allclose(sface.embed_with_mirror(FACES[:3], plain), template, atol=1e-6)
+    # A face and its mirror image make the same template; the probe stays one pass.
+    mirrored = sface.embed_with_mirror(np.ascontiguousarray(FACES[:3, :, ::-1]))
+    np.testing.assert_allclose(mirrored, template, atol=1e-5)
+    assert np.abs(template - plain).max() > 1e-3
+    with pytest.raises(ValueError, match="embeddings for"):
+        sface.embed_with_mirror(FACES[:3], plain[:2])
+
+
 SAME = [("Aaron_Peirsol", 1, 2), ("Serena_Williams", 1, 2), ("Colin_Powell", 1, 3),
         ("Gerhard_Schroeder", 1, 2)]
 DIFFERENT = [("Aaron_Peirsol", 1, "Serena_Williams", 1),

@@ -143,3 +143,10 @@ def test_lfw_benchmark_runs_on_a_tiny_subset(tmp_path: Path, lfw_dir: Path):
     assert held["genuine_pairs"] == 2 and held["impostor_pairs"] == 4
     assert held["far_at_accept_by_gender"] == {}  # one person of each: no same-gender impostor
     assert result["heldout_raw"]["thresholds"]["accept"] <= held["thresholds"]["accept"]
+    # As the gate scores with mirrored templates: each pair both ways round.
+    mirrored = run_lfw_benchmark(tmp_path, folds=2, throughput_images=0, show_progress=False,
+                                 onet_path=load_settings(None).vision.onet_path,
+                                 mirror_templates=True)
+    assert mirrored["mirror_templates"] and mirrored["n_genuine"] == 2 * result["n_genuine"]
+    assert mirrored["n_impostor"] == 2 * result["n_impostor"]
+    assert mirrored["heldout"]["impostor_pairs"] == 2 * held["impostor_pairs"]
