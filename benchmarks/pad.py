@@ -40,14 +40,10 @@ from benchmarks.pad_metrics import (
     threshold_at_apcer,
     verdict_counts,
 )
-from benchmarks.pad_second_look import (
-    moved,
-    prompted_params,
-    second_look_report,
-    wants_second_look,
-)
+from benchmarks.pad_second_look import second_look_report, wants_second_look
 from benchmarks.report import write_results
 from examgate.augment import ATTACK_FAMILY, burst_names, render_burst
+from examgate.augment.prompted import moved, prompted_params
 from examgate.core.settings import Settings, load_settings
 from examgate.models import lfw
 from examgate.models.bootstrap import calibration_identities, calibration_images

@@ -3,14 +3,9 @@
 A presentation refused only because its clean burst showed no head's 3D motion (REVIEW
 ``LIVENESS_UNCERTAIN`` with nothing fired, for a reason in
 :data:`~examgate.core.policy.SECOND_LOOK_WHY`) is presented again, as a gate would after
-showing :data:`~examgate.core.policy.SECOND_LOOK_PROMPT`:
-
-* a live student turns the head as asked: the bona fide instrument with
-  :data:`PROMPTED_LIVE` (a turn of about 6 degrees in the half second; 2 % do not comply
-  and stay still);
-* an attacker presents the same instrument again, a fresh draw, and, having heard the
-  prompt, moves it twice as much (each movement parameter doubled within its bounds): a
-  print turned like a head, a phone tilted, a video of the student turning.
+showing :data:`~examgate.core.policy.SECOND_LOOK_PROMPT`: a live student turning the
+head as asked, an attacker presenting the same instrument again, a fresh draw, moved
+twice as much (:mod:`examgate.augment.prompted`).
 
 The transaction's verdict is the second look's (ISO/IEC 30107-3 also reports errors per
 transaction). One second look only, as the policy asks of gates. Synthetic, like the rest
@@ -22,13 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 from benchmarks.pad_metrics import apcer, bpcer, verdict_counts
-from examgate.augment.bursts_base import get_burst
+from examgate.augment.prompted import BONA_FIDE, PROMPTED_LIVE
 from examgate.core.policy import SECOND_LOOK_PROMPT, SECOND_LOOK_WHY, turning_settles
 from examgate.vision.liveness import LivenessEvidence
-
-BONA_FIDE = "bona_fide"
-PROMPTED_LIVE: dict[str, Any] = {"still": 0.02, "yaw_deg": 6.0, "pitch_deg": 3.0}
-MOVEMENT = ("motion", "head_motion")  # attackers' movement parameters, doubled when prompted
 
 
 def wants_second_look(evidence: LivenessEvidence, pass_threshold: float,
@@ -37,26 +28,6 @@ def wants_second_look(evidence: LivenessEvidence, pass_threshold: float,
     could settle (the rule of ``policy.second_look``)."""
     return (attack_threshold <= evidence.score < pass_threshold
             and turning_settles(evidence.fired, evidence.why))
-
-
-def prompted_params(instrument: str, attack_movement: float = 1.0) -> dict[str, Any]:
-    """The instrument's parameters for a presentation made after the prompt (an attacker
-    moves twice as much as on the first look, which moved ``attack_movement`` x)."""
-    if instrument == BONA_FIDE:
-        return dict(PROMPTED_LIVE)
-    return moved(instrument, 2.0 * attack_movement)
-
-
-def moved(instrument: str, factor: float) -> dict[str, Any]:
-    """The instrument's movement parameters (:data:`MOVEMENT`) at ``factor`` times their
-    defaults, within their bounds; {} for an instrument with none (a print on a stand)."""
-    out: dict[str, Any] = {}
-    for name, info in get_burst(instrument).params_model.model_fields.items():
-        if name in MOVEMENT and isinstance(info.default, int | float):
-            bound = min((m.le for m in info.metadata if getattr(m, "le", None) is not None),
-                        default=float("inf"))
-            out[name] = min(factor * float(info.default), float(bound))
-    return out
 
 
 def second_look_report(final: dict[str, list[float]], taken: dict[str, int],

@@ -336,13 +336,17 @@ class LoadRun:
     lag_series: list[tuple[float, int]]
     duplicates: int
     workers_lost: int
+    second: list[Outcome] = field(default_factory=list)  # the follow-up round, if any
 
 
 def run_through_system(settings: Settings, cohort: Sequence[tuple[str, list[bytes]]],
                        probes: Sequence[Probe], *, model_version: str, exam_id: str,
-                       workers: int = 1, timeout: float = 300.0) -> LoadRun:
+                       workers: int = 1, timeout: float = 300.0,
+                       follow_up: Callable[[list[Outcome]], list[Probe]] | None = None
+                       ) -> LoadRun:
     """Start ``workers`` processors, enroll ``cohort``, replay ``probes`` and collect
-    every decision, sampling the consumer lag all along."""
+    every decision, sampling the consumer lag all along; ``follow_up`` turns the decided
+    round into the probes gates send next (second looks), replayed the same way."""
     with Workers(settings, workers, settings.stack.state_dir / "logs") as running:
         wait_for_group(settings, workers)
         enroll_cohort(settings, cohort, model_version)
@@ -354,10 +358,13 @@ def run_through_system(settings: Settings, cohort: Sequence[tuple[str, list[byte
         lag.start()
         try:
             outcomes = replay(settings, probes, exam_id, collector, timeout=timeout)
+            again = follow_up(outcomes) if follow_up is not None else []
+            second = (replay(settings, again, exam_id, collector, timeout=timeout)
+                      if again else [])
         finally:
             lag.stop()
             collector.stop()
         lost = workers - running.alive()
         if lost:
             log.error("%d processor worker(s) died during the run; see their logs", lost)
-    return LoadRun(outcomes, lag.series, collector.duplicates, lost)
+    return LoadRun(outcomes, lag.series, collector.duplicates, lost, second)

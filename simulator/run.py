@@ -25,9 +25,11 @@ from examgate.core.settings import Settings
 from examgate.models import lfw
 from examgate.models.lfw import names_in_pairs
 from simulator.cohort import Person, check_disjoint, select_cohort
-from simulator.driver import Probe, run_through_system
+from simulator.driver import Outcome, Probe, run_through_system
 from simulator.report import compute_report, print_summary, row_from, write_report
+from simulator.report.rows import ResultRow
 from simulator.scenario import PlannedCheckIn, Scenario, plan_checkins
+from simulator.second_look import second_look_plan
 
 log = logging.getLogger("examgate.simulate")
 
@@ -152,10 +154,14 @@ def prepare(settings: Settings, scenario: Scenario, version: str
     nearest = lookalike_finder(analyzer, students) if needs_lookalike else None
     plan = plan_checkins(scenario, students, others, nearest=nearest)
     cohort = [(p.name, [Path(p.images[0]).read_bytes()]) for p in students]
-    probes = [Probe(p.gate_id, p.claimed_student_id, primary, p.send_offset_s,
-                    {"index": p.index}, tuple(burst))
-              for p, (primary, burst) in zip(plan, render_probes(plan), strict=True)]
-    return cohort, probes, plan
+    return cohort, probes_for(plan), plan
+
+
+def probes_for(plan: Sequence[PlannedCheckIn]) -> list[Probe]:
+    """The rendered probes of a plan, each labelled with its index in the plan."""
+    return [Probe(p.gate_id, p.claimed_student_id, primary, p.send_offset_s,
+                  {"index": p.index}, tuple(burst))
+            for p, (primary, burst) in zip(plan, render_probes(plan), strict=True)]
 
 
 def log_to_mlflow(settings: Settings, scenario: Scenario, report: dict[str, Any],
@@ -200,17 +206,28 @@ def run_scenario(settings: Settings, scenario: Scenario, report_dir: Path | None
     console.print(f"scenario [bold]{scenario.name}[/bold]: {scenario.cohort_size} students, "
                   f"{scenario.checkins} check-ins, {scenario.gates} gates, model {version}")
     cohort, probes, plan = prepare(settings, scenario, version)
+    looks: list[tuple[PlannedCheckIn, str]] = []
+    # The second round at the first's mean pace (its rush hours are not repeated).
+    pace = probes[-1].at_s / max(1, len(probes) - 1) if probes else 0.0
+
+    def second_looks(first: list[Outcome]) -> list[Probe]:
+        looks.extend(second_look_plan(plan, first, pace))
+        console.print(f"second looks: {len(looks)} check-in(s) prompted to turn, sent again")
+        return probes_for([p for p, _ in looks])
+
     run = run_through_system(
         settings, cohort, probes, model_version=version,
         exam_id=plan[0].exam_id if plan else scenario.name, workers=workers,
-        timeout=max(300.0, probes[-1].at_s + 120 if probes else 0))
-    outcomes = run.outcomes
-    rows = []
-    for o in outcomes:
-        planned = plan[o.probe.label["index"]]
+        timeout=max(300.0, probes[-1].at_s + 120 if probes else 0),
+        follow_up=second_looks if scenario.second_look else None)
+
+    def row(o: Outcome, planned: PlannedCheckIn, of: str | None = None) -> ResultRow:
         sent = o.decision["published_at"].timestamp() if o.decision else o.sent_at
-        rows.append(row_from(planned, o.decision, sent_at=sent, received_at=o.received_at,
-                             scenario=scenario.name))
+        return row_from(planned, o.decision, sent_at=sent, received_at=o.received_at,
+                        scenario=scenario.name, second_look_of=of)
+
+    rows = [row(o, plan[o.probe.label["index"]]) for o in run.outcomes]
+    rows += [row(o, *looks[o.probe.label["index"]]) for o in run.second]
     report = compute_report(rows, run.lag_series)
     report["duplicate_decisions"] = run.duplicates
     report["model_version"] = version

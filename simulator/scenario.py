@@ -182,6 +182,9 @@ class Scenario(_Frozen):
         "extra frames each gate sends with the primary one; 0: a single frame"))
     arrival: ArrivalProcess
     probes: tuple[ProbeMix, ...] = Field(min_length=1)
+    second_look: bool = Field(default=True, description=(
+        "gates prompt a face refused only for lacking a head's motion to turn, and send one "
+        "new burst (as the API's kiosks do); the report adds rates per transaction"))
 
     @model_validator(mode="after")
     def _unique_conditions(self) -> Scenario:

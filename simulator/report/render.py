@@ -106,6 +106,25 @@ def _pad_html(pad: Mapping[str, Any] | None) -> str:
             + _table(["measure", "value"], bona))
 
 
+def _second_look_html(per: Mapping[str, Any] | None) -> str:
+    if not per:
+        return "<p>No second looks in this run (the gates offered none, or none was due).</p>"
+    pad = per["pad"]
+    worst = pad["apcer_max"]
+    rows = [["second looks sent", str(per["second_looks"])],
+            ["taken, by condition", ", ".join(f"{k} {v}" for k, v in
+                                              per["taken_by_condition"].items())],
+            ["FAR per transaction", fmt_rate(per["far"])],
+            ["FRR per transaction", fmt_rate(per["frr"])],
+            ["not accepted (genuine) per transaction", fmt_rate(per["not_accepted"])],
+            ["BPCER per transaction", fmt_rate(pad["bpcer"])],
+            ["APCER per transaction, worst attack type",
+             f"{worst['attack']}: {fmt_rate(worst)}" if worst else "\u2013"]]
+    return ("<p>A check-in refused only for lacking a head's motion was sent again after "
+            "the prompt to turn; each transaction is judged by its last attempt.</p>"
+            + _table(["measure", "value"], rows))
+
+
 _STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}
 table{border-collapse:collapse;margin:1em 0;font-size:13px}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
@@ -143,6 +162,8 @@ def render_html(report: Mapping[str, Any], figures: Mapping[str, bytes | None],
         "<h2>Condition by gender</h2>", _table(HEADERS, _gender_rows(report)),
         "<h2>Reason codes</h2>", _reason_table(report),
         "<h2>Presentation attacks (ISO/IEC 30107-3)</h2>", _pad_html(report.get("pad")),
+        "<h2>Second looks: per transaction</h2>",
+        _second_look_html(report.get("per_transaction")),
         "<h2>Champion vs challenger</h2>", _shadow_html(report.get("shadow")),
         "<h2>Figures</h2>", imgs or "<p>No figures (no scores, times or lag samples).</p>",
         "</body></html>",
@@ -156,9 +177,11 @@ def write_report(report: Mapping[str, Any], rows: Iterable[ResultRow | Mapping[s
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rs = as_rows(rows)
+    first = [r for r in rs if not r.second_look_of]  # latency and scores: first attempts
     lag = [(float(p["t"]), float(p["lag"])) if isinstance(p, Mapping)
            else (float(p[0]), float(p[1])) for p in (lag_series or [])]
-    figures = {"DET curves": plots.det_figure(rs), "Latency over time": plots.latency_figure(rs),
+    figures = {"DET curves": plots.det_figure(first),
+               "Latency over time": plots.latency_figure(first),
                "Consumer lag over time": plots.lag_figure(lag)}
     paths = {"json": out / "report.json", "html": out / "report.html", "csv": out / "rows.csv"}
     paths["json"].write_text(json.dumps(report, indent=2, sort_keys=False), encoding="utf-8")

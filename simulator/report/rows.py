@@ -48,6 +48,8 @@ class ResultRow(BaseModel):
     shadow_outcome: Outcome | None = None
     shadow_reason: str | None = None
     shadow_similarity: float | None = None
+    # A second look (the gate prompted a turn and sent a new burst): the first check-in's id.
+    second_look_of: str | None = None
 
     @field_validator("sent_at", "decided_at", mode="before")
     @classmethod
@@ -57,13 +59,14 @@ class ResultRow(BaseModel):
 
 def row_from(planned: PlannedCheckIn, decision: Mapping[str, Any] | None, *,
              sent_at: float | None = None, received_at: float | None = None,
-             scenario: str | None = None) -> ResultRow:
-    """Join a planned check-in with its Decision record (None if it never came)."""
+             scenario: str | None = None, second_look_of: str | None = None) -> ResultRow:
+    """Join a planned check-in with its Decision record (None if it never came);
+    ``second_look_of`` names the check-in this one is the second look of."""
     base: dict[str, Any] = {"checkin_id": planned.checkin_id, "condition": planned.condition,
             "probe_kind": planned.probe_kind, "is_genuine": planned.is_genuine,
             "attack": planned.attack, "instrument": planned.instrument,
             "gender": planned.gender, "scenario": scenario, "gate_id": planned.gate_id,
-            "sent_at": sent_at}
+            "sent_at": sent_at, "second_look_of": second_look_of}
     if decision is None:
         return ResultRow(**base)
     shadow = decision.get("shadow") or {}

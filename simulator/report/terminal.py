@@ -84,6 +84,14 @@ def print_summary(report: Mapping[str, Any], console: Console | None = None) -> 
     console.print(_table("By gender", report["by_gender"]))
     if report.get("pad"):
         console.print(pad_table(report["pad"]))
+    per = report.get("per_transaction")
+    if per:
+        worst = per["pad"]["apcer_max"]
+        console.print(
+            f"with {per['second_looks']} second look(s), per transaction: FAR "
+            f"{fmt_rate(per['far'])}, FRR {fmt_rate(per['frr'])}, genuine not accepted "
+            f"{fmt_rate(per['not_accepted'])}, BPCER {fmt_rate(per['pad']['bpcer'])}, "
+            f"worst APCER {fmt_rate(worst) if worst else '-'}")
     shadow = report.get("shadow")
     if shadow:
         champ, chall = shadow["champion"], shadow["challenger"]

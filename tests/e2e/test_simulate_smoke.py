@@ -28,8 +28,15 @@ def test_smoke_scenario_end_to_end(stack, tmp_path: Path, monkeypatch) -> None:
     ensure_topics(settings.kafka, Topics.from_settings(settings.kafka.topics))
     scenario = load_scenario("smoke")
     report, rows = run_scenario(settings, scenario, tmp_path / "report")
-    assert len(rows) == scenario.checkins
+    first = [r for r in rows if not r.second_look_of]
+    assert len(first) == scenario.checkins
     assert all(r.outcome is not None for r in rows), "every check-in gets a decision"
+    # Second looks: only for check-ins refused for lacking motion, each decided on its own.
+    looks = {r.second_look_of: r for r in rows if r.second_look_of}
+    for r in first:
+        assert (r.checkin_id in looks) <= (r.reason == "LIVENESS_UNCERTAIN")
+    per = report["per_transaction"]
+    assert (per or {}).get("second_looks", 0) == len(looks)
     assert report["duplicate_decisions"] == 0
     # A replayed enrollment photo (the same still image in every frame) is caught, as a
     # replay or as a presentation attack; prints and screens are measured as attacks (an

@@ -6,14 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.pad_second_look import (
-    PROMPTED_LIVE,
-    moved,
-    prompted_params,
-    second_look_report,
-    wants_second_look,
-)
+from benchmarks.pad_second_look import second_look_report, wants_second_look
 from examgate.augment import burst_names, render_burst
+from examgate.augment.prompted import PROMPTED_LIVE, moved, prompted_params
 from examgate.vision.liveness import LivenessEvidence
 
 
