@@ -46,13 +46,15 @@ def excluded_identities(settings: Settings, model_spec: dict[str, Any]) -> set[s
 
 def lookalike_finder(analyzer: Any, students: Sequence[Person]
                      ) -> Callable[[str, Sequence[str]], str]:
-    """nearest(image, candidates): the enrolled student whose photo is closest to the face."""
-    cache: dict[str, np.ndarray | None] = {}
+    """nearest(image, candidates): the enrolled student whose template (embedded as
+    enrollment embeds it) is closest to the face, as the gate would score them."""
+    cache: dict[tuple[str, bool], np.ndarray | None] = {}
 
-    def embed(path: str) -> np.ndarray | None:
-        if path not in cache:
-            cache[path] = analyzer.analyse(Path(path).read_bytes()).embedding
-        return cache[path]
+    def embed(path: str, template: bool = False) -> np.ndarray | None:
+        if (path, template) not in cache:
+            cache[path, template] = analyzer.analyse(Path(path).read_bytes(),
+                                                     enrolling=template).embedding
+        return cache[path, template]
 
     enrolled = {p.name: p.images[0] for p in students}
 
@@ -61,7 +63,7 @@ def lookalike_finder(analyzer: Any, students: Sequence[Person]
         if probe is None:
             return candidates[0]
         scored = [(float(probe @ e), c) for c in candidates
-                  if (e := embed(enrolled[c])) is not None]
+                  if (e := embed(enrolled[c], template=True)) is not None]
         return max(scored)[1] if scored else candidates[0]
 
     return nearest
