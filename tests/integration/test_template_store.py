@@ -1,0 +1,67 @@
+"""Templates in the real Redis: many read at once, and those stored before the Avro record."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import uuid
+
+import numpy as np
+import pytest
+
+from examgate.adapters.factory import sealer, template_store
+from examgate.adapters.templates import RedisTemplateStore
+from examgate.core.ports import Template, TemplateStoreError
+from examgate.core.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def _template(student: str, version: str, rng: np.random.Generator) -> Template:
+    emb = rng.normal(size=(2, 128)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    return Template.from_embeddings(student, version, emb,
+                                    rng.integers(0, 255, (2, 32, 32)).astype(np.uint8))
+
+
+def test_get_many_reads_what_get_reads_across_chunks(stack: Settings) -> None:
+    store = template_store(stack)
+    store.MGET_CHUNK = 7  # several MGETs for the 20 students below
+    version = f"test-{uuid.uuid4().hex[:8]}"
+    rng = np.random.default_rng(0)
+    students = [f"s{i:02d}" for i in range(20)]
+    try:
+        for s in students:
+            store.put(dataclasses.replace(_template(s, version, rng), lookalikes=(("x", 0.4),)))
+        got = store.get_many([*reversed(students), "nobody", students[0]], version)
+        assert sorted(got) == students
+        for s in students:
+            one = store.get(s, version)
+            assert one is not None and got[s].lookalikes == one.lookalikes == (("x", 0.4),)
+            np.testing.assert_array_equal(got[s].image_embeddings, one.image_embeddings)
+    finally:
+        for s in students:
+            store.delete_student(s)
+
+
+def test_a_template_stored_as_npz_before_is_still_read(stack: Settings) -> None:
+    """Redis keeps what earlier releases wrote: their npz templates read as before."""
+    store = template_store(stack)
+    version = f"test-{uuid.uuid4().hex[:8]}"
+    t = _template("old-student", version, np.random.default_rng(1))
+    buf = io.BytesIO()
+    np.savez(buf, embedding=t.embedding, image_embeddings=t.image_embeddings,
+             thumbnails=t.thumbnails, meta=np.array([t.student_id, version]))
+    key = f"{RedisTemplateStore.PREFIX}:{version}:old-student"
+    store.put(t)  # the indexes, as that release wrote them too
+    store._r.set(key, sealer(stack).seal(buf.getvalue(), key))
+    try:
+        for got in (store.get("old-student", version),
+                    store.get_many(["old-student"], version)["old-student"]):
+            assert got is not None and got.lookalikes == ()
+            np.testing.assert_array_equal(got.embedding, t.embedding)
+        store._r.set(key, sealer(stack).seal(b"neither format", key))
+        with pytest.raises(TemplateStoreError, match="unreadable"):
+            store.get_many(["old-student"], version)
+    finally:
+        store.delete_student("old-student")
