@@ -58,8 +58,8 @@ def link(store: TemplateStore, template: Template, at: float) -> Template:
     look-alike's stored template gains this student too (stored again). Returns the new
     template, not yet stored."""
     version = template.model_version
-    others = {s: t for s in store.students(version) if s != template.student_id
-              and (t := store.get(s, version)) is not None}
+    others = store.get_many((s for s in store.students(version) if s != template.student_id),
+                            version)
     found = find_lookalikes(template, others.values(), at)
     for student, sim in found:
         rival = others[student]

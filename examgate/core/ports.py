@@ -10,10 +10,40 @@ from __future__ import annotations
 
 import abc
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import fastavro
 import numpy as np
+
+# How a template is stored (before encryption): this magic, then one Avro record of
+# TEMPLATE_SCHEMA (fastavro, schemaless: the schema is this file's). Arrays travel as raw
+# little-endian bytes with their shape. Templates written before it are uncompressed npz
+# files (they start with "PK") and are still read; decoding one took ~1.6 ms (a zip and
+# six array headers parsed), an Avro record ~0.03 ms, which matters where a check-in
+# reads up to 9 templates and an enrollment reads every template of its version.
+TEMPLATE_MAGIC = b"EGT\x01"
+TEMPLATE_SCHEMA = fastavro.parse_schema({
+    "type": "record", "name": "Template", "namespace": "examgate.storage",
+    "fields": [
+        {"name": "student_id", "type": "string"},
+        {"name": "model_version", "type": "string"},
+        {"name": "embedding", "type": "bytes"},  # float32 (D,)
+        {"name": "image_embeddings", "type": "bytes"},  # float32 (N, D)
+        {"name": "image_embeddings_shape", "type": {"type": "array", "items": "int"}},
+        {"name": "thumbnails", "type": "bytes"},  # uint8 (N, 32, 32)
+        {"name": "thumbnails_shape", "type": {"type": "array", "items": "int"}},
+        {"name": "lookalikes", "type": {"type": "array", "items": {
+            "type": "record", "name": "Lookalike",
+            "fields": [{"name": "student_id", "type": "string"},
+                       {"name": "similarity", "type": "double"}]}}},
+    ],
+})
+
+
+def _array(data: bytes, dtype: str, shape: Iterable[int]) -> np.ndarray:
+    return np.frombuffer(data, dtype=dtype).reshape(tuple(shape)).copy()
 
 
 @dataclass(frozen=True)
@@ -42,18 +72,51 @@ class Template:
         return cls(student_id, model_version, mean.astype(np.float32), emb, thumbs)
 
     def to_bytes(self) -> bytes:
-        """Serialise (before encryption) as an uncompressed npz."""
+        """Serialise (before encryption): :data:`TEMPLATE_MAGIC` and an Avro record."""
+        emb = np.ascontiguousarray(self.embedding, "<f4")
+        images = np.ascontiguousarray(self.image_embeddings, "<f4")
+        thumbs = np.ascontiguousarray(self.thumbnails, np.uint8)
         buf = io.BytesIO()
-        np.savez(buf, embedding=self.embedding, image_embeddings=self.image_embeddings,
-                 thumbnails=self.thumbnails,
-                 meta=np.array([self.student_id, self.model_version]),
-                 lookalike_ids=np.array([s for s, _ in self.lookalikes], dtype=str),
-                 lookalike_sims=np.array([v for _, v in self.lookalikes], dtype=np.float64))
+        buf.write(TEMPLATE_MAGIC)
+        fastavro.schemaless_writer(buf, TEMPLATE_SCHEMA, {
+            "student_id": self.student_id, "model_version": self.model_version,
+            "embedding": emb.tobytes(),
+            "image_embeddings": images.tobytes(), "image_embeddings_shape": list(images.shape),
+            "thumbnails": thumbs.tobytes(), "thumbnails_shape": list(thumbs.shape),
+            "lookalikes": [{"student_id": s, "similarity": float(v)}
+                           for s, v in self.lookalikes],
+        })
         return buf.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Template:
-        """Inverse of :meth:`to_bytes`."""
+        """Inverse of :meth:`to_bytes`; also reads the npz of templates stored before it.
+        ValueError when ``data`` is neither."""
+        if data.startswith(TEMPLATE_MAGIC):
+            try:
+                r = fastavro.schemaless_reader(io.BytesIO(data[len(TEMPLATE_MAGIC):]),
+                                               TEMPLATE_SCHEMA, None)
+            except (EOFError, IndexError, OverflowError, TypeError, UnicodeDecodeError,
+                    ValueError) as exc:
+                raise ValueError(f"template record unreadable: {exc}") from exc
+            if not isinstance(r, dict):
+                raise ValueError("template record unreadable")
+            try:
+                return cls(r["student_id"], r["model_version"],
+                           _array(r["embedding"], "<f4", (-1,)),
+                           _array(r["image_embeddings"], "<f4", r["image_embeddings_shape"]),
+                           _array(r["thumbnails"], "u1", r["thumbnails_shape"]),
+                           tuple((x["student_id"], float(x["similarity"]))
+                                 for x in r["lookalikes"]))
+            except ValueError as exc:  # a shape that does not fit its bytes
+                raise ValueError(f"template arrays unreadable: {exc}") from exc
+        if not data.startswith(b"PK"):
+            raise ValueError("not a template (neither the current format nor the npz before)")
+        return cls._from_npz(data)
+
+    @classmethod
+    def _from_npz(cls, data: bytes) -> Template:
+        """A template as stored before :data:`TEMPLATE_MAGIC` (an uncompressed npz)."""
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             student_id, model_version = (str(x) for x in npz["meta"])
             # Templates written before look-alikes were kept have none.
@@ -74,6 +137,11 @@ class TemplateStore(abc.ABC):
     @abc.abstractmethod
     def get(self, student_id: str, model_version: str) -> Template | None:
         """The student's template for ``model_version``, or None when not enrolled."""
+
+    def get_many(self, student_ids: Iterable[str], model_version: str) -> dict[str, Template]:
+        """The templates of ``student_ids`` for ``model_version``, by student; those not
+        enrolled are left out. Stores that can fetch many at once override this loop."""
+        return {s: t for s in student_ids if (t := self.get(s, model_version)) is not None}
 
     @abc.abstractmethod
     def put(self, template: Template) -> None:

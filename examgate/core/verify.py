@@ -258,8 +258,9 @@ class Verifier:
         try:
             template = self.templates.get(student_id, analyzer.model_version)
             # The look-alikes' templates too: a store that cannot give them fails closed.
-            rivals = {s: t for s, _ in (template.lookalikes if template else ())
-                      if (t := self.templates.get(s, analyzer.model_version)) is not None}
+            rivals = self.templates.get_many(
+                (s for s, _ in (template.lookalikes if template else ())),
+                analyzer.model_version)
         except TemplateStoreError as exc:
             return policy.fail_closed("TEMPLATE_UNAVAILABLE", str(exc)), None
         finally:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from examgate.adapters.kafka.clients import TRANSACTION_TIMEOUT_MS
@@ -120,6 +120,9 @@ class GuardedTemplateStore(TemplateStore):
 
     def get(self, student_id: str, model_version: str) -> Template | None:
         return self.guard.call(self.inner.get, student_id, model_version)
+
+    def get_many(self, student_ids: Iterable[str], model_version: str) -> dict[str, Template]:
+        return self.guard.call(self.inner.get_many, list(student_ids), model_version)
 
     def put(self, template: Template) -> None:
         self.guard.call(self.inner.put, template)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
+import io
 import os
 
 import numpy as np
@@ -11,7 +13,7 @@ import pytest
 from examgate.adapters.objectstore import MemoryObjectStore
 from examgate.adapters.templates import MemoryTemplateStore
 from examgate.core.crypto import DecryptionError, Sealer
-from examgate.core.ports import ObjectStoreError, Template, TemplateStoreError
+from examgate.core.ports import TEMPLATE_MAGIC, ObjectStoreError, Template, TemplateStoreError
 
 
 def _template(student: str = "s1", version: str = "1") -> Template:
@@ -95,3 +97,83 @@ def test_a_store_without_the_template_key_lists_versions_only() -> None:
     assert store.versions("s1") == ["1", "2"]
     with pytest.raises(TemplateStoreError, match="no template key"):
         store.get("s1", "1")
+
+
+def _npz_as_stored_before(t: Template) -> bytes:
+    """A template exactly as ``to_bytes`` wrote it before the Avro record (an npz)."""
+    buf = io.BytesIO()
+    np.savez(buf, embedding=t.embedding, image_embeddings=t.image_embeddings,
+             thumbnails=t.thumbnails, meta=np.array([t.student_id, t.model_version]),
+             lookalike_ids=np.array([s for s, _ in t.lookalikes], dtype=str),
+             lookalike_sims=np.array([v for _, v in t.lookalikes], dtype=np.float64))
+    return buf.getvalue()
+
+
+def test_a_template_round_trips_as_one_record_and_old_ones_still_read() -> None:
+    t = dataclasses.replace(_template(), lookalikes=(("s7", 0.52), ("s9", 0.41)))
+    for blob in (t.to_bytes(), _npz_as_stored_before(t)):
+        back = Template.from_bytes(blob)
+        assert (back.student_id, back.model_version, back.lookalikes) == (
+            "s1", "1", (("s7", 0.52), ("s9", 0.41)))
+        np.testing.assert_array_equal(back.embedding, t.embedding)
+        np.testing.assert_array_equal(back.image_embeddings, t.image_embeddings)
+        np.testing.assert_array_equal(back.thumbnails, t.thumbnails)
+        assert back.embedding.dtype == np.float32 and back.thumbnails.dtype == np.uint8
+        assert back.embedding.flags.writeable  # like the npz's arrays
+    assert t.to_bytes().startswith(TEMPLATE_MAGIC)
+    assert len(t.to_bytes()) < len(_npz_as_stored_before(t))
+
+
+@pytest.mark.parametrize("blob", [b"", b"garbage", TEMPLATE_MAGIC + b"\x02\x03",
+                                  TEMPLATE_MAGIC])
+def test_an_unreadable_template_is_a_value_error(blob: bytes) -> None:
+    with pytest.raises(ValueError):
+        Template.from_bytes(blob)
+
+
+def test_a_template_whose_arrays_do_not_fit_their_shapes_is_refused() -> None:
+    import fastavro
+
+    from examgate.core.ports import TEMPLATE_SCHEMA
+
+    t = _template()
+    buf = io.BytesIO(TEMPLATE_MAGIC)
+    buf.seek(0, io.SEEK_END)
+    fastavro.schemaless_writer(buf, TEMPLATE_SCHEMA, {
+        "student_id": "s1", "model_version": "1", "embedding": t.embedding.tobytes(),
+        "image_embeddings": t.image_embeddings.tobytes(),
+        "image_embeddings_shape": [4, 128],  # 3 images stored, 4 claimed
+        "thumbnails": t.thumbnails.tobytes(), "thumbnails_shape": [3, 32, 32],
+        "lookalikes": []})
+    with pytest.raises(ValueError, match="arrays unreadable"):
+        Template.from_bytes(buf.getvalue())
+    # Cut short, the record itself is unreadable.
+    with pytest.raises(ValueError):
+        Template.from_bytes(t.to_bytes()[:len(TEMPLATE_MAGIC) + 40])
+
+
+def test_get_many_leaves_out_who_is_not_enrolled() -> None:
+    store = MemoryTemplateStore()
+    for s in ("s1", "s2", "s3"):
+        store.put(_template(s, "1"))
+    store.put(_template("s4", "2"))
+    got = store.get_many(["s3", "s1", "s4", "nobody"], "1")
+    assert sorted(got) == ["s1", "s3"] and got["s3"].student_id == "s3"
+    assert store.get_many([], "1") == {}
+
+
+def test_damaged_templates_fail_as_value_errors_only() -> None:
+    """Whatever the damage, reading fails the one way the store turns into 'unreadable'
+    (TemplateStoreError), never with another exception that would escape it."""
+    rng = np.random.default_rng(3)
+    good = dataclasses.replace(_template(), lookalikes=(("s2", 0.5),)).to_bytes()
+    for _ in range(3000):
+        blob = bytearray(good)
+        for _ in range(int(rng.integers(1, 6))):
+            blob[int(rng.integers(len(TEMPLATE_MAGIC), len(blob)))] = int(rng.integers(0, 256))
+        if rng.random() < 0.3:
+            blob = blob[:int(rng.integers(0, len(blob)))]
+        try:
+            Template.from_bytes(bytes(blob))
+        except ValueError:
+            pass
