@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 # first unless settings.stack.autostart is off (real clusters).
 # (By group: `examgate api` serves, `examgate bench api` drives load.)
 ON_LOCAL_STACK = {"demo", "simulate"}
-BENCH_ON_LOCAL_STACK = {"e2e", "scaleout", "chaos", "api", "release"}
+BENCH_ON_LOCAL_STACK = {"e2e", "scaleout", "chaos", "api", "release", "templates"}
 TOP_LEVEL = {
     "stack": ("devstack.cli", "app"),
     "process": ("stream_processors.cli", "process"),
@@ -56,6 +56,7 @@ BENCHMARKS = {
     "chaos": ("simulator.chaos", "chaos"),
     "api": ("simulator.bench_api", "api_bench"),
     "release": ("simulator.release", "release"),
+    "templates": ("benchmarks.templates", "templates"),
 }
 
 
