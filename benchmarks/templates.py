@@ -16,7 +16,6 @@ numbers are printed and written, nothing is asserted.
 
 from __future__ import annotations
 
-import io
 import platform
 import time
 import uuid
@@ -46,16 +45,6 @@ def _template(student: str, version: str, rng: np.random.Generator) -> Template:
                                     rng.integers(0, 255, (1, 32, 32)).astype(np.uint8))
 
 
-def _npz(t: Template) -> bytes:
-    """``t`` as earlier releases stored it (an uncompressed npz)."""
-    buf = io.BytesIO()
-    np.savez(buf, embedding=t.embedding, image_embeddings=t.image_embeddings,
-             thumbnails=t.thumbnails, meta=np.array([t.student_id, t.model_version]),
-             lookalike_ids=np.array([s for s, _ in t.lookalikes], dtype=str),
-             lookalike_sims=np.array([v for _, v in t.lookalikes], dtype=np.float64))
-    return buf.getvalue()
-
-
 def _ms(fn: Any, repeat: int) -> float:
     """Median milliseconds of ``fn()`` over ``repeat`` runs."""
     times = []
@@ -71,7 +60,7 @@ def decode_costs(repeat: int = 2000) -> dict[str, float]:
     t = _template("someone", "1", np.random.default_rng(0))
     t = Template(t.student_id, t.model_version, t.embedding, t.image_embeddings,
                  t.thumbnails, (("a", 0.41), ("b", 0.39)))
-    avro, npz = t.to_bytes(), _npz(t)
+    avro, npz = t.to_bytes(), t.to_npz()
     out = {}
     for name, blob in (("avro_us", avro), ("npz_us", npz)):
         t0 = time.perf_counter()

@@ -114,6 +114,17 @@ class Template:
             raise ValueError("not a template (neither the current format nor the npz before)")
         return cls._from_npz(data)
 
+    def to_npz(self) -> bytes:
+        """``self`` as releases before :data:`TEMPLATE_MAGIC` stored it (an uncompressed npz).
+        Nothing stores this any more; it is kept beside its reader to test and measure that
+        such templates are still read."""
+        buf = io.BytesIO()
+        np.savez(buf, embedding=self.embedding, image_embeddings=self.image_embeddings,
+                 thumbnails=self.thumbnails, meta=np.array([self.student_id, self.model_version]),
+                 lookalike_ids=np.array([s for s, _ in self.lookalikes], dtype=str),
+                 lookalike_sims=np.array([v for _, v in self.lookalikes], dtype=np.float64))
+        return buf.getvalue()
+
     @classmethod
     def _from_npz(cls, data: bytes) -> Template:
         """A template as stored before :data:`TEMPLATE_MAGIC` (an uncompressed npz)."""
