@@ -4,7 +4,7 @@
 Not part of the product: an experiment kept so that it can be repeated. It runs the
 served detector and alignment once per image and embeds each aligned face with two
 recognisers: SFace (served) and InsightFace's ``w600k_mbf`` (a MobileFaceNet trained on
-WebFace600K, ten times SFace's training identities; its weights are for non-commercial
+WebFace600K, about 600,000 web-collected identities; its weights are for non-commercial
 research only, so it is a yardstick here and can never be served). Both then go through
 ``examgate bench lfw``'s held-out report (``benchmarks.lfw_heldout.heldout_report``:
 thresholds calibrated on LFW View 1's training split as ``bootstrap`` does, applied to
@@ -26,6 +26,7 @@ import argparse
 import importlib.util
 import json
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ from examgate.vision.embedders import create_embedder
 from examgate.vision.embedders.base import Embedder, as_batch, l2_normalise
 
 MODELS = {"sface": 128, "w600k_mbf": 512}
+_BATCH = 16  # faces per ONNX call: a whole set in one call takes all the memory
 
 
 class _W600k(Embedder):
@@ -69,8 +71,8 @@ class _W600k(Embedder):
 
     def embed(self, faces: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         batch = as_batch(faces, self.input_size)
-        out = [self._session.run(None, {self._input: self._blob(batch[i:i + 16])})[0]
-               for i in range(0, len(batch), 16)]  # a whole set at once takes all memory
+        out = [self._session.run(None, {self._input: self._blob(batch[i:i + _BATCH])})[0]
+               for i in range(0, len(batch), _BATCH)]
         return l2_normalise(np.concatenate(out)) if out else np.zeros((0, 512), np.float32)
 
     @staticmethod
@@ -103,7 +105,7 @@ def embed(out: Path, limit: int | None) -> None:
     names = (cal + held)[:limit]
     detector = _detector(vision.detector, 1, vision.model_cache_dir, vision.onet_path)
     both = _SideBySide([create_embedder(vision.embedder, intra_op_threads=1, flip=False),
-                          _W600k()])
+                        _W600k()])
     started = time.time()
     with Progress() as bar:
         task = bar.add_task(f"embedding {len(names)} images", total=len(names))
@@ -162,7 +164,7 @@ def report(embeddings: Path, out: Path | None) -> None:
         "photo_pairs": {m: sum(a.values()) for m, a in above.items()},
         "photo_pairs_in_both": {m: sum(a[k] for k in both) for m, a in above.items()},
         "largest_in_both": {k: [first[k], second[k]]
-                            for k in sorted(both, key=lambda k: -first[k] - second[k])[:15]}}
+                            for k in sorted(both, key=lambda k: (-first[k] - second[k], k))[:15]}}
     print("women's impostor identity pairs above the served threshold:",
           {m: len(a) for m, a in above.items()}, "in both:", len(both))
     if out:
@@ -171,19 +173,15 @@ def report(embeddings: Path, out: Path | None) -> None:
 
 
 def _women_pairs_above(person: np.ndarray, gender: np.ndarray, plain: np.ndarray,
-                       templates: np.ndarray, accept: float) -> dict[str, int]:
+                       templates: np.ndarray, accept: float) -> Counter[str]:
     """Women's impostor identity pairs with a photo pair at or above ``accept`` (either
     enrolled), and how many such photo pairs each has: the same pairs under two
     recognisers point at the photos (look-alikes, relatives, one person under two names)."""
     idx = np.flatnonzero(gender == "female")
     sims = templates[idx] @ plain[idx].T
     rows, cols = np.nonzero(sims >= accept)
-    counts: dict[str, int] = {}
-    for a, b in zip(person[idx][rows], person[idx][cols], strict=True):
-        if a != b:
-            key = " / ".join(sorted((str(a), str(b))))
-            counts[key] = counts.get(key, 0) + 1
-    return counts
+    return Counter(" / ".join(sorted((str(a), str(b))))
+                   for a, b in zip(person[idx][rows], person[idx][cols], strict=True) if a != b)
 
 
 def main() -> None:
