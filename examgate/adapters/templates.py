@@ -25,6 +25,7 @@ class MemoryTemplateStore(TemplateStore):
 
     def __init__(self) -> None:
         self._data: dict[tuple[str, str], Template] = {}
+        self._changes: dict[str, int] = {}
         self.fail = False  # lets a test simulate an outage
 
     def _check(self) -> None:
@@ -38,12 +39,14 @@ class MemoryTemplateStore(TemplateStore):
     def put(self, template: Template) -> None:
         self._check()
         self._data[(template.model_version, template.student_id)] = template
+        self._changes[template.model_version] = self._changes.get(template.model_version, 0) + 1
 
     def delete_student(self, student_id: str) -> int:
         self._check()
         keys = [k for k in self._data if k[1] == student_id]
         for k in keys:
             del self._data[k]
+            self._changes[k[0]] = self._changes.get(k[0], 0) + 1
         return len(keys)
 
     def students(self, model_version: str) -> list[str]:
@@ -53,6 +56,10 @@ class MemoryTemplateStore(TemplateStore):
     def versions(self, student_id: str) -> list[str]:
         self._check()
         return sorted(v for v, s in self._data if s == student_id)
+
+    def generation(self, model_version: str) -> int | None:
+        self._check()
+        return self._changes.get(model_version, 0)
 
 
 class RedisTemplateStore(TemplateStore):
@@ -78,6 +85,9 @@ class RedisTemplateStore(TemplateStore):
 
     def _index(self, student_id: str) -> str:
         return f"{self.PREFIX}-versions:{student_id}"
+
+    def _changes(self, model_version: str) -> str:
+        return f"{self.PREFIX}-changes:{model_version}"
 
     def get(self, student_id: str, model_version: str) -> Template | None:
         import redis
@@ -122,6 +132,7 @@ class RedisTemplateStore(TemplateStore):
                 pipe.sadd(self._index(template.student_id), template.model_version)
                 pipe.sadd(f"{self.PREFIX}-students:{template.model_version}",
                           template.student_id)
+                pipe.incr(self._changes(template.model_version))
                 pipe.execute()
         except redis.RedisError as exc:
             raise TemplateStoreError(f"redis: {exc}") from exc
@@ -135,6 +146,7 @@ class RedisTemplateStore(TemplateStore):
                 for v in versions:
                     pipe.delete(self._key(v, student_id))
                     pipe.srem(f"{self.PREFIX}-students:{v}", student_id)
+                    pipe.incr(self._changes(v))
                 pipe.delete(self._index(student_id))
                 pipe.execute()
         except redis.RedisError as exc:
@@ -159,6 +171,16 @@ class RedisTemplateStore(TemplateStore):
         except redis.RedisError as exc:
             raise TemplateStoreError(f"redis: {exc}") from exc
         return sorted(m.decode() for m in members)
+
+    def generation(self, model_version: str) -> int | None:
+        """The version's change counter (INCR with every put and erasure; 0 before any)."""
+        import redis
+
+        try:
+            value = self._r.get(self._changes(model_version))
+        except redis.RedisError as exc:
+            raise TemplateStoreError(f"redis: {exc}") from exc
+        return int(value or 0)
 
 
 class MemoryEventLedger(EventLedger):

@@ -37,6 +37,12 @@ class CheckInSettings(BaseModel):
         "ACCEPT becomes REVIEW LOOKALIKE when the face fits a look-alike of the claimed "
         "student (>= reject threshold) within this of the claimed similarity (see "
         "examgate.core.lookalikes for what 0.05 costs and stops)."))
+    cohort_check: bool = Field(True, description=(
+        "Also hold an ACCEPT against every enrolled template of the model version, not only "
+        "the claimed student's known look-alikes: a face that fits another enrolled student "
+        "as well (same reject threshold and margin) is REVIEW LOOKALIKE. Stops most false "
+        "accepts between enrolled students (see examgate.core.cohort); costs one Redis read "
+        "a check-in, and a read of the whole cohort after each enrollment."))
     single_frame_gates: tuple[str, ...] = Field((), description=(
         "Gate ids (shell patterns, e.g. 'kiosk-*') that can only send one frame: there a "
         "check-in may pass liveness on the single-frame detector alone, and the decision says "

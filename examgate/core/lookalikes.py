@@ -14,7 +14,9 @@ and 2,931 other photos as probes (every probe claimed as everyone): 87% of templ
 have a look-alike at the reject threshold. Without the margin the guard sent 39.6% of
 genuine ACCEPTs to a proctor; with a margin of 0.05, 0.24% (7 of 2,875), and it still
 stopped 116 of the 218 false accepts between enrolled people (53%): a look-alike's
-face fits their own template better than the one they claim.
+face fits their own template better than the one they claim. The verify processor and
+``examgate evaluate`` also hold an ACCEPT against every other template of the version
+(:mod:`examgate.core.cohort`), which stops most of the rest.
 """
 
 from __future__ import annotations
@@ -75,16 +77,23 @@ def link(store: TemplateStore, template: Template, at: float) -> Template:
 
 def guard(verdict: Verdict, probe: np.ndarray | None, similarity: float | None,
           rivals: Mapping[str, Template], thresholds: Thresholds,
-          margin: float = MARGIN) -> Verdict:
+          margin: float = MARGIN, cohort_best: tuple[str, float] | None = None) -> Verdict:
     """An ACCEPT (at ``similarity`` to the claimed template) stays ACCEPT unless the probe
-    also fits a look-alike of the claimed student: at or above the reject threshold and
-    within ``margin`` of ``similarity``. Then REVIEW."""
-    if verdict.outcome != policy.ACCEPT or probe is None or similarity is None or not rivals:
+    also fits another enrolled student, a look-alike of the claimed one (``rivals``) or
+    the best of the rest of the cohort (``cohort_best``, see :mod:`examgate.core.cohort`):
+    at or above the reject threshold and within ``margin`` of ``similarity``. Then REVIEW."""
+    if verdict.outcome != policy.ACCEPT or probe is None or similarity is None:
         return verdict
     scores = {s: float(t.embedding @ probe) for s, t in rivals.items()}
+    if cohort_best is not None:
+        scores[cohort_best[0]] = max(cohort_best[1], scores.get(cohort_best[0], -1.0))
+    if not scores:
+        return verdict
     student, best = max(scores.items(), key=lambda x: x[1])
     if best < thresholds.reject or best < similarity - margin:
         return verdict
+    known = ("a known look-alike" if student in rivals
+             else "though their enrollment photos did not look alike")
     return Verdict(policy.REVIEW, "LOOKALIKE",
                    f"{verdict.detail}, but the face fits enrolled student {student} almost as "
-                   f"well ({best:.3f}), a known look-alike: check the ID card")
+                   f"well ({best:.3f}), {known}: check the ID card")

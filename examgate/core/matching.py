@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from examgate.core import lookalikes, policy
+from examgate.core.cohort import Cohort
 from examgate.core.policy import LivenessCheck, Thresholds, Verdict
 from examgate.core.ports import Template
 
@@ -65,10 +66,13 @@ def replay_similarity(template: Template, embedding: np.ndarray,
 
 def judge(analysis: Analysis, template: Template | None, thresholds: Thresholds,
           liveness: LivenessCheck | None, rivals: Mapping[str, Template] | None = None,
-          lookalike_margin: float = lookalikes.MARGIN) -> tuple[Verdict, float | None]:
+          lookalike_margin: float = lookalikes.MARGIN, cohort: Cohort | None = None
+          ) -> tuple[Verdict, float | None]:
     """The decision on one analysed frame claimed as ``template``'s student (None: not
     enrolled), and the similarity it was made on: what every check-in and every claim of
-    ``examgate evaluate`` goes through."""
+    ``examgate evaluate`` goes through. ``rivals``: the templates of the claimed student's
+    look-alikes (lookalikes.link); ``cohort``: every template of the version, so that an
+    ACCEPT is also held against the enrolled students who are not on that list."""
     if analysis.error is not None:
         return Verdict(policy.REVIEW, "NO_FACE", analysis.error), None
     sim = replay = None
@@ -79,6 +83,9 @@ def judge(analysis: Analysis, template: Template | None, thresholds: Thresholds,
         enrolled=template is not None, face_count=analysis.face_count,
         quality_failures=analysis.quality_failures, similarity=sim,
         replay_similarity=replay, thresholds=thresholds, liveness=liveness)
-    # ``rivals``: the templates of the claimed student's look-alikes (lookalikes.link).
+    best_other = None
+    if (verdict.outcome == policy.ACCEPT and cohort is not None and template is not None
+            and analysis.embedding is not None):
+        best_other = cohort.best_other(analysis.embedding, template.student_id)
     return lookalikes.guard(verdict, analysis.embedding, sim, rivals or {}, thresholds,
-                            lookalike_margin), sim
+                            lookalike_margin, best_other), sim

@@ -170,6 +170,12 @@ class TemplateStore(abc.ABC):
     def versions(self, student_id: str) -> list[str]:
         """The model versions the student has a template for (none: not enrolled)."""
 
+    def generation(self, model_version: str) -> int | None:
+        """A number that changes whenever a template of ``model_version`` is stored or
+        erased, so that a reader can tell its copy of the cohort is still current; None:
+        this store keeps no such counter (readers read again after a while)."""
+        return None
+
 
 class EventLedgerError(RuntimeError):
     """The store of seen event ids could not be reached."""

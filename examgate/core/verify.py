@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from examgate.core import lookalikes, policy
-from examgate.core.events import utcnow
+from examgate.core.cohort import CohortCache
+from examgate.core.events import object_ref, utcnow
 from examgate.core.gate_signatures import GateSignatures
 from examgate.core.matching import Analysis, LivenessReading, judge
 from examgate.core.policy import LivenessCheck, Thresholds, Verdict
@@ -128,7 +129,7 @@ class Verifier:
                  max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
                  max_capture_age_s: float = 300.0, max_clock_skew_s: float = 60.0,
                  max_extra_frames: int = 8, single_frame_gates: Sequence[str] = (),
-                 lookalike_margin: float = lookalikes.MARGIN,
+                 lookalike_margin: float = lookalikes.MARGIN, cohort_check: bool = True,
                  events_seen: EventLedger | None = None,
                  event_memory_s: float = 86_400.0,
                  gate_check: Callable[[str, str], str | None] | None = None,
@@ -145,6 +146,7 @@ class Verifier:
         self.max_extra_frames = max_extra_frames
         self.single_frame_gates = tuple(single_frame_gates)
         self.lookalike_margin = lookalike_margin
+        self.cohorts = CohortCache(templates) if cohort_check else None
         self.events_seen = events_seen
         self.event_memory_s = event_memory_s
         # (exam id, gate id) -> why that gate may not check in for that exam, or None.
@@ -261,6 +263,7 @@ class Verifier:
             rivals = self.templates.get_many(
                 (s for s, _ in (template.lookalikes if template else ())),
                 analyzer.model_version)
+            cohort = self.cohorts.get(analyzer.model_version) if self.cohorts else None
         except TemplateStoreError as exc:
             return policy.fail_closed("TEMPLATE_UNAVAILABLE", str(exc)), None
         finally:
@@ -268,7 +271,7 @@ class Verifier:
         t1 = self._clock()
         try:
             return judge(analysis, template, analyzer.thresholds, liveness, rivals,
-                         self.lookalike_margin)
+                         self.lookalike_margin, cohort)
         finally:
             stage_ms["match"] = (self._clock() - t1) * 1000
 
@@ -371,8 +374,6 @@ class Verifier:
 
     def _keep_for_review(self, checkin: dict[str, Any], frame: bytes,
                          burst_index: int = 0) -> dict[str, Any] | None:
-        from examgate.core.events import object_ref
-
         # Keyed by the claimed student, so deleting a student removes these too.
         suffix = f"-{burst_index}" if burst_index else ""
         key = f"review/{checkin['claimed_student_id']}/{checkin['event_id']}{suffix}.jpg"

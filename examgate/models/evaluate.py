@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from examgate.core import lookalikes
+from examgate.core.cohort import Cohort
 from examgate.core.enrollment import EnrollmentError, build_template
 from examgate.core.intervals import wilson_interval
 from examgate.core.lookalikes import find_lookalikes
@@ -108,17 +109,24 @@ class Claims:
     claimed: list[str] = field(default_factory=list)
     outcome: list[str] = field(default_factory=list)
     reason: list[str] = field(default_factory=list)
+    # The outcome had the probe's person not been enrolled (a stand-in from outside): the
+    # cohort check could not have compared the face with their own template.
+    outsider: list[str] = field(default_factory=list)
 
-    def add(self, probe: str, claimed: str, outcome: str, reason: str) -> None:
+    def add(self, probe: str, claimed: str, outcome: str, reason: str,
+            outsider: str | None = None) -> None:
         self.probe.append(probe)
         self.claimed.append(claimed)
         self.outcome.append(outcome)
         self.reason.append(reason)
+        self.outsider.append(outcome if outsider is None else outsider)
 
-    def rates(self, genuine: bool, keep: Callable[[str, str], bool] | None = None
-              ) -> dict[str, Any]:
-        """Outcome rates of the genuine (or impostor) claims that ``keep`` selects."""
-        picked = [(o, r) for p, c, o, r in zip(self.probe, self.claimed, self.outcome,
+    def rates(self, genuine: bool, keep: Callable[[str, str], bool] | None = None,
+              outsiders: bool = False) -> dict[str, Any]:
+        """Outcome rates of the genuine (or impostor) claims that ``keep`` selects (with
+        ``outsiders``, as if no impostor had been enrolled)."""
+        outcomes = self.outsider if outsiders else self.outcome
+        picked = [(o, r) for p, c, o, r in zip(self.probe, self.claimed, outcomes,
                                                self.reason, strict=True)
                   if (p == c) == genuine and (keep is None or keep(p, c))]
         n = len(picked)
@@ -167,7 +175,7 @@ class Evaluation:
 
 def run_evaluation(analyzer: FaceAnalyzer, photos: PhotoSet, *, liveness: str = "assume-live",
                    max_impostor_claims: int | None = None, seed: int = 0,
-                   lookalike_margin: float = lookalikes.MARGIN,
+                   lookalike_margin: float = lookalikes.MARGIN, cohort_check: bool = True,
                    progress: Callable[[str, int, int], None] | None = None) -> Evaluation:
     """Enroll, analyse every probe once, and judge every claim (impostor claims sampled
     down to ``max_impostor_claims`` when given; score-level rates always use all pairs)."""
@@ -206,12 +214,19 @@ def run_evaluation(analyzer: FaceAnalyzer, photos: PhotoSet, *, liveness: str = 
     # What does not depend on the claim, once: each probe's liveness, each template's rivals.
     checks = [liveness_for(analyzer, analysis, liveness) for _, _, analysis in probes]
     rivals = {p: {s: templates[s] for s, _ in t.lookalikes} for p, t in templates.items()}
+    cohort = Cohort.of(analyzer.model_version, templates.values()) if cohort_check else None
     claims = Claims()
     for k, (i, claimed) in enumerate(pairs):
         person, _, analysis = probes[i]
         verdict, _ = judge(analysis, templates[claimed], analyzer.thresholds, checks[i],
-                           rivals[claimed], lookalike_margin)
-        claims.add(person, claimed, verdict.outcome, verdict.reason)
+                           rivals[claimed], lookalike_margin, cohort)
+        outsider = None
+        if person != claimed and verdict.reason == "LOOKALIKE" and person in templates:
+            # Stopped because the impostor's own template fits: what if they were not enrolled?
+            outsider = judge(analysis, templates[claimed], analyzer.thresholds, checks[i],
+                             {s: t for s, t in rivals[claimed].items() if s != person},
+                             lookalike_margin, cohort and cohort.without(person))[0].outcome
+        claims.add(person, claimed, verdict.outcome, verdict.reason, outsider)
         if k % 1000 == 0 or k == len(pairs) - 1:
             tick("judging claims", k + 1, len(pairs))
     return Evaluation(templates, failures, probes, claims, *_all_pair_scores(probes, templates))
@@ -237,6 +252,7 @@ def summarise(ev: Evaluation, analyzer: FaceAnalyzer, labels: dict[str, dict[str
               *, liveness: str) -> dict[str, Any]:
     """The JSON report: served-policy rates, TAR at FAR, rank-1, slices, DET points."""
     genuine, impostor = ev.claims.rates(True), ev.claims.rates(False)
+    outsiders = ev.claims.rates(False, outsiders=True)
     t = analyzer.thresholds
     out: dict[str, Any] = {
         "model_version": analyzer.model_version,
@@ -255,6 +271,10 @@ def summarise(ev: Evaluation, analyzer: FaceAnalyzer, labels: dict[str, dict[str
         "frr": genuine["reject_rate"], "frr_ci95": genuine["reject_ci95"],
         "review_rate": genuine["review_rate"], "genuine_accept_rate": genuine["accept_rate"],
         "impostor_review_rate": impostor["review_rate"],
+        # The same impostor claims as if the impostors were not enrolled (stand-ins from
+        # outside): the check against the enrolled cohort cannot see their own templates.
+        "far_at_accept_not_enrolled": outsiders["accept_rate"],
+        "far_at_accept_not_enrolled_ci95": outsiders["accept_ci95"],
         "genuine": genuine, "impostor": impostor,
     }
     gen_s, imp_s = ev.scores
@@ -286,9 +306,12 @@ def slices(claims: Claims, labels: dict[str, dict[str, str]]) -> dict[str, Any]:
             group = frozenset(p for p, attrs in labels.items() if attrs.get(attr) == value)
             gen = claims.rates(True, partial(_probe_in, group))
             imp = claims.rates(False, partial(_both_in, group))
+            outside = claims.rates(False, partial(_both_in, group), outsiders=True)
             out[attr][value] = {
                 "people": len(group),
                 "far_at_accept": imp["accept_rate"], "far_at_accept_ci95": imp["accept_ci95"],
+                "far_at_accept_not_enrolled": outside["accept_rate"],
+                "far_at_accept_not_enrolled_ci95": outside["accept_ci95"],
                 "impostor_claims": imp["claims"],
                 "frr": gen["reject_rate"], "frr_ci95": gen["reject_ci95"],
                 "review_rate": gen["review_rate"], "genuine_claims": gen["claims"]}

@@ -34,7 +34,9 @@ console = Console(stderr=True)
 log = logging.getLogger("examgate.evaluate")
 NOTE = ("Each probe photo is claimed as its own person and as every other enrolled person; "
         "each claim is decided by the same function as the verify processor (quality gates, "
-        "replay check, liveness verdict, thresholds). Photos carry no burst: with liveness "
+        "replay check, liveness verdict, look-alike and cohort checks, thresholds); 'not "
+        "enrolled' rates judge the same impostor claims as if the impostor had no template "
+        "of their own (a stand-in from outside). Photos carry no burst: with liveness "
         "'assume-live' a claim is judged as if liveness had passed ('examgate bench pad' "
         "measures liveness). Intervals are Wilson 95% intervals over claims, which share "
         "photos: read them as the least uncertainty there is.")
@@ -64,6 +66,8 @@ def _print(r: dict[str, Any]) -> None:
         table.add_column(col, justify="left" if col == "measure" else "right")
     table.add_row("false accepts (impostor ACCEPT)", _pct(r["far_at_accept"]),
                   _ci(r["far_at_accept_ci95"]), str(r["impostor"]["claims"]))
+    table.add_row("  the same, impostors not enrolled", _pct(r["far_at_accept_not_enrolled"]),
+                  _ci(r["far_at_accept_not_enrolled_ci95"]), str(r["impostor"]["claims"]))
     table.add_row("false rejects (genuine REJECT)", _pct(r["frr"]), _ci(r["frr_ci95"]),
                   str(r["genuine"]["claims"]))
     table.add_row("genuine REVIEW", _pct(r["review_rate"]), _ci(r["genuine"]["review_ci95"]),
@@ -171,7 +175,8 @@ def evaluate(
 
         ev = run_evaluation(analyzer, photo_set, liveness=liveness,
                             max_impostor_claims=max_impostor_claims, seed=seed,
-                            lookalike_margin=settings.checkin.lookalike_margin, progress=tick)
+                            lookalike_margin=settings.checkin.lookalike_margin,
+                            cohort_check=settings.checkin.cohort_check, progress=tick)
     result = summarise(ev, analyzer, label_map, liveness=liveness)
     result.update(photos=str(photos), target_far=analyzer.thresholds.accept_far, note=NOTE)
     _print(result)

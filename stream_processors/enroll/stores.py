@@ -136,6 +136,9 @@ class GuardedTemplateStore(TemplateStore):
     def versions(self, student_id: str) -> list[str]:
         return self.guard.call(self.inner.versions, student_id)
 
+    def generation(self, model_version: str) -> int | None:
+        return self.guard.call(self.inner.generation, model_version)
+
 
 class GuardedObjectStore(ObjectStore):
     """An object store whose calls go through a :class:`StoreGuard`."""

@@ -78,6 +78,43 @@ def test_decisions_with_reasons(world: dict) -> None:
     assert got[ids["no_face"]]["review_frame"] is not None
 
 
+def test_a_face_also_enrolled_under_another_id_goes_to_a_proctor(world: dict) -> None:
+    """The cohort check in the running worker: a template stored after the worker started,
+    on nobody's look-alike list, is held against every check-in (the worker's copy of the
+    cohort follows Redis's change counter), and an erasure lifts it again."""
+    import dataclasses
+
+    (alice, imgs), = people(world["settings"], 1)
+    s, version = world["settings"], world["version"]
+    sid, twin = f"{alice}-{uuid.uuid4().hex[:6]}", f"twin-{uuid.uuid4().hex[:6]}"
+    enroll(world, sid, imgs[0].read_bytes())
+    burst = live_burst(imgs[1].read_bytes())
+
+    def decide() -> dict:
+        return next(iter(decisions(world, [check_in(world, sid, burst[0], extra=burst[1:])]
+                                   ).values()))
+
+    assert decide()["outcome"] == "ACCEPT"
+    # The same face enrolled under another id, with photos the look-alike lists missed.
+    enroll(world, twin, imgs[1].read_bytes())
+    store = template_store(s)
+    for student in (sid, twin):
+        template = store.get(student, version)
+        assert template is not None
+        store.put(dataclasses.replace(template, lookalikes=()))
+    d = decide()
+    assert (d["outcome"], d["reason"]) == ("REVIEW", "LOOKALIKE"), d["reason_detail"]
+    assert twin in d["reason_detail"] and "did not look alike" in d["reason_detail"]
+    world["publisher"].publish(s.kafka.topics.enrollments, twin, "Enrollment",
+                               events.enrollment(student_id=twin, action="DELETE"))
+    world["publisher"].flush()
+    end = time.monotonic() + 60
+    while store.get(twin, version) is not None:
+        assert time.monotonic() < end, "template still there after DELETE"
+        time.sleep(0.2)
+    assert decide()["outcome"] == "ACCEPT"
+
+
 def test_metrics_and_review_retention(world: dict) -> None:
     import urllib.request
 

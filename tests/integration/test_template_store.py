@@ -1,4 +1,5 @@
-"""Templates in the real Redis: many read at once, and those stored before the Avro record."""
+"""Templates in the real Redis: many read at once, those stored before the Avro record, and
+the change counter a worker's copy of the cohort follows."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from examgate.adapters.factory import sealer, template_store
 from examgate.adapters.templates import RedisTemplateStore
+from examgate.core.cohort import CohortCache
 from examgate.core.ports import Template, TemplateStoreError
 from examgate.core.settings import Settings
 
@@ -65,3 +67,29 @@ def test_a_template_stored_as_npz_before_is_still_read(stack: Settings) -> None:
             store.get_many(["old-student"], version)
     finally:
         store.delete_student("old-student")
+
+
+def test_the_change_counter_moves_with_every_store_and_erasure(stack: Settings) -> None:
+    """What a verify worker's copy of the cohort follows (examgate.core.cohort)."""
+    store = template_store(stack)
+    version, other = (f"test-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    rng = np.random.default_rng(2)
+    cache = CohortCache(store)
+    try:
+        assert store.generation(version) == 0 and cache.get(version).students == ()
+        store.put(_template("anna", version, rng))
+        after_anna = store.generation(version)
+        assert after_anna > 0 and store.generation(other) == 0
+        assert cache.get(version).students == ("anna",)
+        store.put(_template("bea", version, rng))
+        store.put(_template("bea", other, rng))
+        assert store.generation(version) > after_anna
+        assert cache.get(version).students == ("anna", "bea")
+        before = store.generation(other)
+        store.delete_student("bea")  # erased from both versions
+        assert store.generation(other) > before
+        assert cache.get(version).students == ("anna",) and cache.get(other).students == ()
+    finally:
+        for s in ("anna", "bea"):
+            store.delete_student(s)
+        store._r.delete(store._changes(version), store._changes(other))

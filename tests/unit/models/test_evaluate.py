@@ -32,7 +32,10 @@ PEOPLE = {"Colin_Powell": "male", "Tony_Blair": "male", "Jean_Chretien": "male",
 pytestmark = pytest.mark.skipif(not (LFW / "images").is_dir(), reason=f"no LFW at {LFW}")
 
 
-def _served(**spec_extra: object):
+SERVED = Thresholds(accept=0.43, reject=0.37)
+
+
+def _served(thresholds: Thresholds = SERVED, **spec_extra: object):
     """The served pipeline with fixed thresholds (no calibration run in a unit test)."""
     settings = Settings()
     files = {**detector_files(settings.vision), "embedder": locate_model("sface").path,
@@ -41,7 +44,7 @@ def _served(**spec_extra: object):
             "files": {role: {"name": p.name, "sha256": sha256_file(p)}
                       for role, p in files.items()}, **spec_extra}
     bundle = ModelBundle("test", "7", settings.vision.detector, "sface", files,
-                         Thresholds(accept=0.43, reject=0.37), spec)
+                         thresholds, spec)
     return analyzer_from_bundle(bundle, settings)
 
 
@@ -174,6 +177,20 @@ def test_single_frame_liveness_is_applied_when_asked(analyzer, photos):
     assert {"LIVENESS_UNCERTAIN", "PRESENTATION_ATTACK"} & set(single.claims.reason)  # ...said
 
 
+def test_impostors_are_also_counted_as_if_they_were_not_enrolled(photos):
+    """At a threshold low enough to let strangers in, most impostors are stopped because
+    their own enrolled template fits their face better (the cohort check); the rate for
+    stand-ins from outside, who have no template, is the threshold's alone."""
+    lax = _served(Thresholds(accept=0.12, reject=0.08))
+    served, without = (summarise(run_evaluation(lax, read_photo_set(photos), cohort_check=c),
+                                 lax, {}, liveness="assume-live") for c in (True, False))
+    assert served["far_at_accept_not_enrolled"] > served["far_at_accept"]
+    assert served["impostor"]["review_reasons"].get("LOOKALIKE", 0) > \
+        without["impostor"]["review_reasons"].get("LOOKALIKE", 0)
+    assert without["far_at_accept"] > served["far_at_accept"]
+    assert served["genuine"] == without["genuine"]  # own faces fit their own templates best
+
+
 def test_the_command_writes_json_and_an_html_report(analyzer, photos, tmp_path, monkeypatch):
     monkeypatch.setattr(evaluate_cli, "_analyzer", lambda settings, model: analyzer)
     out, report = tmp_path / "r.json", tmp_path / "report"
@@ -184,8 +201,10 @@ def test_the_command_writes_json_and_an_html_report(analyzer, photos, tmp_path, 
     r = json.loads(out.read_text())
     assert r["impostor"]["claims"] == 30 and r["pairs"]["impostor"] == 60  # sampled claims
     assert {"far_at_accept", "frr", "review_rate", "tar_at_far", "rank1", "slices"} <= set(r)
+    assert r["far_at_accept_not_enrolled"] >= r["far_at_accept"]
+    assert "far_at_accept_not_enrolled" in r["slices"]["gender"]["female"]
     page = (report / "index.html").read_text()
-    assert "false accepts" in page and "By gender" in page and "data:image/png" in page
+    assert "impostors not enrolled" in page and "By gender" in page and "data:image/png" in page
 
 
 def test_bad_folders_and_lists_are_refused_with_the_reason(photos, tmp_path):

@@ -1,0 +1,161 @@
+"""The cohort check: an ACCEPT is held against every enrolled template, not only the known
+look-alikes, and the verifier's copy of the cohort follows the store."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from examgate.adapters.objectstore import MemoryObjectStore
+from examgate.adapters.templates import MemoryTemplateStore
+from examgate.core import events
+from examgate.core.cohort import REREAD_AFTER_S, Cohort, CohortCache
+from examgate.core.matching import Analysis, LivenessReading, judge
+from examgate.core.policy import ACCEPT, REVIEW, LivenessCheck, Thresholds
+from examgate.core.ports import Template, TemplateStoreError
+from examgate.core.verify import LivenessModel, Verifier
+
+T = Thresholds(accept=0.5, reject=0.3, replay=0.98)
+RNG = np.random.default_rng(11)
+LIVE = LivenessCheck(0.95, 0.8, 0.3)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return (v / np.linalg.norm(v)).astype(np.float32)
+
+
+def _mix(a: np.ndarray, b: np.ndarray, w: float) -> np.ndarray:
+    return _unit(w * a + (1 - w) * b)
+
+
+ANNA, BEA, CARL = (_unit(RNG.normal(size=128)) for _ in range(3))
+# Bea at the gate today, in a light that makes her fit Anna's template above the accept
+# threshold; her own template fits her better still. Anna's and Bea's enrollment photos are
+# not alike (cosine near 0), so neither is on the other's look-alike list.
+BEA_TODAY = _mix(BEA, ANNA, 0.5)
+
+
+def _template(student: str, emb: np.ndarray, version: str = "1") -> Template:
+    return Template.from_embeddings(student, version, emb[None],
+                                    RNG.integers(0, 255, (1, 32, 32)).astype(np.uint8))
+
+
+def _analysis(emb: np.ndarray) -> Analysis:
+    return Analysis(1, {"sharpness": 100.0}, (), emb,
+                    RNG.integers(0, 255, (32, 32)).astype(np.uint8), {},
+                    liveness=LivenessReading(0.95, 5, False, {}))
+
+
+def test_the_scenario_is_an_enrolled_impostor_the_look_alike_lists_miss():
+    assert float(ANNA @ BEA) < T.reject  # not look-alikes at enrollment
+    assert float(ANNA @ BEA_TODAY) >= T.accept  # but she fits Anna's template today
+    assert float(BEA @ BEA_TODAY) >= float(ANNA @ BEA_TODAY)
+
+
+def test_best_other_leaves_out_the_claimed_student_and_other_versions():
+    cohort = Cohort.of("1", [_template("anna", ANNA), _template("bea", BEA),
+                             _template("carl", CARL), _template("bea-v2", BEA, version="2")])
+    assert cohort.students == ("anna", "bea", "carl")
+    student, score = cohort.best_other(BEA_TODAY, "anna")
+    assert student == "bea" and score == pytest.approx(float(BEA @ BEA_TODAY), abs=1e-6)
+    assert cohort.best_other(BEA_TODAY, "bea")[0] == "anna"
+    assert cohort.without("bea").best_other(BEA_TODAY, "anna")[0] == "carl"
+    assert Cohort.of("1", [_template("anna", ANNA)]).best_other(ANNA, "anna") is None
+    assert Cohort.of("1", []).best_other(ANNA, "anna") is None
+    assert Cohort.of("1", [_template("anna", ANNA)]).without("anna").students == ()
+
+
+def test_an_enrolled_impostor_off_the_look_alike_list_goes_to_a_proctor():
+    anna = _template("anna", ANNA)
+    cohort = Cohort.of("1", [anna, _template("bea", BEA), _template("carl", CARL)])
+    alone, sim = judge(_analysis(BEA_TODAY), anna, T, LIVE)
+    assert alone.outcome == ACCEPT and sim >= T.accept  # what happened before
+    held, _ = judge(_analysis(BEA_TODAY), anna, T, LIVE, cohort=cohort)
+    assert (held.outcome, held.reason) == (REVIEW, "LOOKALIKE")
+    assert "bea" in held.detail and "did not look alike" in held.detail
+    # If Bea were a stand-in from outside, the check could not see her: ACCEPT.
+    assert judge(_analysis(BEA_TODAY), anna, T, LIVE,
+                 cohort=cohort.without("bea"))[0].outcome == ACCEPT
+    # Anna herself, today: far closer to her own template than to anyone else's.
+    anna_today = _mix(ANNA, _unit(RNG.normal(size=128)), 0.85)
+    assert judge(_analysis(anna_today), anna, T, LIVE, cohort=cohort)[0].outcome == ACCEPT
+
+
+class _Analyzer:
+    model_version = "1"
+    thresholds = T
+    liveness_model = LivenessModel(0.8, 0.3, "antispoof_v2:4eed38f0")
+
+    def __init__(self, frames: dict[bytes, np.ndarray]) -> None:
+        self.frames = frames
+
+    def analyse(self, image: bytes, burst=(), *, enrolling=False) -> Analysis:
+        return _analysis(self.frames[image])
+
+
+def _decide(verifier: Verifier, frame: bytes, student: str) -> tuple[str, str]:
+    d = verifier.verify(events.checkin(
+        gate_id="g1", exam_id="e1", claimed_student_id=student,
+        frame=events.inline_frame(frame), camera_meta=events.camera("c", 1, 1))).decision
+    return d["outcome"], d["reason"]
+
+
+def test_the_verifier_sees_students_enrolled_after_it_started_and_can_be_told_not_to():
+    store = MemoryTemplateStore()
+    store.put(_template("anna", ANNA))
+    frames = {b"bea-today": BEA_TODAY}
+    verifier = Verifier(store, MemoryObjectStore(), "frames", _Analyzer(frames))
+    assert _decide(verifier, b"bea-today", "anna") == ("ACCEPT", "MATCH")  # Bea not enrolled
+    store.put(_template("bea", BEA))  # enrolled now: the next check-in sees her
+    assert _decide(verifier, b"bea-today", "anna") == ("REVIEW", "LOOKALIKE")
+    off = Verifier(store, MemoryObjectStore(), "frames", _Analyzer(frames), cohort_check=False)
+    assert _decide(off, b"bea-today", "anna") == ("ACCEPT", "MATCH")
+    store.delete_student("bea")  # erased: no longer held against anyone
+    assert _decide(verifier, b"bea-today", "anna") == ("ACCEPT", "MATCH")
+
+
+def test_a_cohort_that_cannot_be_read_fails_closed():
+    class Unreadable(MemoryTemplateStore):
+        def generation(self, model_version: str) -> int | None:
+            raise TemplateStoreError("redis went away")
+
+    store = Unreadable()
+    store.put(_template("anna", ANNA))
+    verifier = Verifier(store, MemoryObjectStore(), "frames", _Analyzer({b"a": ANNA}))
+    assert _decide(verifier, b"a", "anna") == ("REVIEW", "TEMPLATE_UNAVAILABLE")
+
+
+class _Counting(MemoryTemplateStore):
+    def __init__(self, counter: bool = True) -> None:
+        super().__init__()
+        self.reads, self.counter = 0, counter
+
+    def get_many(self, student_ids, model_version):
+        self.reads += 1
+        return super().get_many(student_ids, model_version)
+
+    def generation(self, model_version: str) -> int | None:
+        return super().generation(model_version) if self.counter else None
+
+
+def test_the_cohort_is_read_again_only_when_the_store_changed():
+    store = _Counting()
+    store.put(_template("anna", ANNA))
+    cache = CohortCache(store)
+    assert cache.get("1").students == ("anna",) and cache.get("1") is cache.get("1")
+    assert store.reads == 1
+    store.put(_template("bea", BEA))
+    assert cache.get("1").students == ("anna", "bea") and store.reads == 2
+    assert cache.get("2").students == () and store.reads == 3  # each version on its own
+
+
+def test_a_store_without_a_change_counter_is_read_again_after_a_while():
+    store, now = _Counting(counter=False), [0.0]
+    store.put(_template("anna", ANNA))
+    cache = CohortCache(store, clock=lambda: now[0])
+    cache.get("1")
+    store.put(_template("bea", BEA))
+    now[0] = REREAD_AFTER_S / 2
+    assert cache.get("1").students == ("anna",) and store.reads == 1
+    now[0] = REREAD_AFTER_S + 1
+    assert cache.get("1").students == ("anna", "bea") and store.reads == 2
