@@ -28,6 +28,11 @@ import numpy as np
 from examgate.core.ports import Template, TemplateStore
 
 REREAD_AFTER_S = 30.0  # stores without a change counter: read the cohort again this often
+# Reading the cohort takes at most this share of a worker's time: while templates are
+# stored one after another (a re-embedding for a canary, a roster enrolled during an exam),
+# the copy is read again no sooner than 10x its last read took (0.5 s at 10,000 students,
+# so every ~5 s; at 600, every ~0.35 s). The look-alike lists are always read fresh.
+READ_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -70,13 +75,14 @@ class _Held:
     cohort: Cohort
     generation: int | None
     read_at: float
+    read_s: float  # how long reading it took
 
 
 class CohortCache:
     """The cohort of each model version, read from the store again when its change counter
-    moved (a template stored or erased) or, for a store without one, after
-    :data:`REREAD_AFTER_S`. Store errors are raised (``TemplateStoreError``): the caller
-    fails closed, as for any template it cannot read."""
+    moved (a template stored or erased; not sooner than :data:`READ_SHARE` allows) or, for
+    a store without one, after :data:`REREAD_AFTER_S`. Store errors are raised
+    (``TemplateStoreError``): the caller fails closed, as for any template it cannot read."""
 
     def __init__(self, store: TemplateStore, clock: Callable[[], float] = time.monotonic
                  ) -> None:
@@ -91,13 +97,16 @@ class CohortCache:
         with self._lock:  # one read at a time: parallel check-ins wait for it, not repeat it
             held = self._held.get(model_version)
             now = self._clock()
-            if held is not None and held.generation == generation and (
-                    generation is not None or now - held.read_at < REREAD_AFTER_S):
-                return held.cohort
+            if held is not None:
+                age = now - held.read_at
+                current = held.generation == generation and (
+                    generation is not None or age < REREAD_AFTER_S)
+                if current or age < held.read_s / READ_SHARE:
+                    return held.cohort
             # The counter was read first: a template stored meanwhile moves it again, and
-            # the next call reads the cohort again.
+            # a later call reads the cohort again.
             students = self._store.students(model_version)
             cohort = Cohort.of(model_version,
                                self._store.get_many(students, model_version).values())
-            self._held[model_version] = _Held(cohort, generation, now)
+            self._held[model_version] = _Held(cohort, generation, now, self._clock() - now)
             return cohort

@@ -126,12 +126,15 @@ def test_a_cohort_that_cannot_be_read_fails_closed():
 
 
 class _Counting(MemoryTemplateStore):
-    def __init__(self, counter: bool = True) -> None:
+    """Counts whole-cohort reads; ``read_s`` of the fake clock ``now`` pass during each."""
+
+    def __init__(self, counter: bool = True, read_s: float = 0.0) -> None:
         super().__init__()
-        self.reads, self.counter = 0, counter
+        self.reads, self.counter, self.read_s, self.now = 0, counter, read_s, 0.0
 
     def get_many(self, student_ids, model_version):
         self.reads += 1
+        self.now += self.read_s
         return super().get_many(student_ids, model_version)
 
     def generation(self, model_version: str) -> int | None:
@@ -141,7 +144,7 @@ class _Counting(MemoryTemplateStore):
 def test_the_cohort_is_read_again_only_when_the_store_changed():
     store = _Counting()
     store.put(_template("anna", ANNA))
-    cache = CohortCache(store)
+    cache = CohortCache(store, clock=lambda: store.now)
     assert cache.get("1").students == ("anna",) and cache.get("1") is cache.get("1")
     assert store.reads == 1
     store.put(_template("bea", BEA))
@@ -150,12 +153,24 @@ def test_the_cohort_is_read_again_only_when_the_store_changed():
 
 
 def test_a_store_without_a_change_counter_is_read_again_after_a_while():
-    store, now = _Counting(counter=False), [0.0]
+    store = _Counting(counter=False)
     store.put(_template("anna", ANNA))
-    cache = CohortCache(store, clock=lambda: now[0])
+    cache = CohortCache(store, clock=lambda: store.now)
     cache.get("1")
     store.put(_template("bea", BEA))
-    now[0] = REREAD_AFTER_S / 2
+    store.now = REREAD_AFTER_S / 2
     assert cache.get("1").students == ("anna",) and store.reads == 1
-    now[0] = REREAD_AFTER_S + 1
+    store.now = REREAD_AFTER_S + 1
+    assert cache.get("1").students == ("anna", "bea") and store.reads == 2
+
+
+def test_while_templates_keep_changing_a_slow_read_is_not_repeated_at_once():
+    store = _Counting(read_s=0.5)  # reading the cohort takes 0.5 s (10,000 templates)
+    store.put(_template("anna", ANNA))
+    cache = CohortCache(store, clock=lambda: store.now)
+    cache.get("1")
+    store.put(_template("bea", BEA))
+    store.now += 1.0  # within 10x the last read: the copy held is used meanwhile
+    assert cache.get("1").students == ("anna",) and store.reads == 1
+    store.now += 5.0
     assert cache.get("1").students == ("anna", "bea") and store.reads == 2
