@@ -14,7 +14,7 @@ from typing import Any
 
 from examgate.core.codec import DecodedEvent
 from examgate.core.crypto import Sealer
-from examgate.core.ports import ObjectStore
+from examgate.core.ports import ObjectStore, TemplateStore
 
 
 class PublishError(RuntimeError):
@@ -72,3 +72,5 @@ class ConsolePorts:
     source: EventSource
     objects: ObjectStore
     sealer: Sealer
+    # Read for the admin page's look-alike pairs (None: the page says it is not connected).
+    templates: TemplateStore | None = None

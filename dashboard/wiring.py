@@ -22,4 +22,5 @@ def console_ports(settings: Settings, lookback_hours: float) -> ConsolePorts:
                                 lookback_hours=lookback_hours),
         objects=factory.object_store(settings),
         sealer=factory.sealer(settings),
+        templates=factory.template_store(settings),
     )

@@ -10,8 +10,8 @@ from rich.progress import track
 from rich.table import Table
 
 from examgate.adapters.kafka import EventPublisher
+from examgate.core import lookalikes
 from examgate.core.codec import EventCodec
-from examgate.core.ports import TemplateStore
 from examgate.core.settings import Settings
 from examgate.models.analyzer import load_analyzer
 from producers.enroll import EnrollmentProducer, EnrollSummary, RosterEntry, read_roster
@@ -57,7 +57,7 @@ def lookalike_report(settings: Settings, json_out: Path | None = None) -> int:
 
     version = factory.model_registry(settings).resolve("champion")
     store = factory.template_store(settings)
-    pairs = lookalike_pairs(store, version)
+    pairs = lookalikes.pairs(store, version)
     table = Table(title=f"look-alikes among enrolled students (model version {version}): "
                         "check-ins claimed as either go to a proctor when the face fits both")
     for col in ("student", "resembles", "similarity"):
@@ -71,14 +71,3 @@ def lookalike_report(settings: Settings, json_out: Path | None = None) -> int:
         json_out.write_text(json.dumps({"model_version": version, "pairs": [
             {"student": a, "resembles": b, "similarity": s} for a, b, s in pairs]}, indent=2))
     return 0
-
-
-def lookalike_pairs(store: TemplateStore, version: str) -> list[tuple[str, str, float]]:
-    """Each linked pair once (``a < b``), most similar first."""
-    found: dict[tuple[str, str], float] = {}
-    for student in store.students(version):
-        template = store.get(student, version)
-        for other, sim in template.lookalikes if template else ():
-            key = (min(student, other), max(student, other))
-            found[key] = max(sim, found.get(key, -1.0))
-    return sorted(((a, b, s) for (a, b), s in found.items()), key=lambda x: -x[2])

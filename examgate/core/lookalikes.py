@@ -75,6 +75,17 @@ def link(store: TemplateStore, template: Template, at: float) -> Template:
     return dataclasses.replace(template, lookalikes=found)
 
 
+def pairs(store: TemplateStore, version: str) -> list[tuple[str, str, float]]:
+    """The linked pairs among ``version``'s templates, each once (``a < b``), most similar
+    first: what the registrar's report and the console's admin page list."""
+    found: dict[tuple[str, str], float] = {}
+    for student, template in store.get_many(store.students(version), version).items():
+        for other, sim in template.lookalikes:
+            key = (min(student, other), max(student, other))
+            found[key] = max(sim, found.get(key, -1.0))
+    return sorted(((a, b, s) for (a, b), s in found.items()), key=lambda x: (-x[2], x[0], x[1]))
+
+
 def guard(verdict: Verdict, probe: np.ndarray | None, similarity: float | None,
           rivals: Mapping[str, Template], thresholds: Thresholds,
           margin: float = MARGIN, cohort_best: tuple[str, float] | None = None) -> Verdict:

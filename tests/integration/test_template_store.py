@@ -12,6 +12,7 @@ import pytest
 
 from examgate.adapters.factory import sealer, template_store
 from examgate.adapters.templates import RedisTemplateStore
+from examgate.core import lookalikes
 from examgate.core.cohort import CohortCache
 from examgate.core.ports import Template, TemplateStoreError
 from examgate.core.settings import Settings
@@ -41,6 +42,9 @@ def test_get_many_reads_what_get_reads_across_chunks(stack: Settings) -> None:
             one = store.get(s, version)
             assert one is not None and got[s].lookalikes == one.lookalikes == (("x", 0.4),)
             np.testing.assert_array_equal(got[s].image_embeddings, one.image_embeddings)
+        # What the registrar's report and the console's admin page list, read the same way.
+        assert lookalikes.pairs(store, version) == [(s, "x", pytest.approx(0.4))
+                                                    for s in students]
     finally:
         for s in students:
             store.delete_student(s)

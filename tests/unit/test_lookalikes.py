@@ -12,7 +12,7 @@ from examgate.adapters.objectstore import MemoryObjectStore
 from examgate.adapters.templates import MemoryTemplateStore
 from examgate.core import events
 from examgate.core.codec import EventCodec
-from examgate.core.lookalikes import find_lookalikes, guard, link
+from examgate.core.lookalikes import find_lookalikes, guard, link, pairs
 from examgate.core.matching import Analysis, LivenessReading
 from examgate.core.policy import ACCEPT, REJECT, REVIEW, Thresholds, Verdict
 from examgate.core.ports import Template, TemplateStoreError
@@ -141,13 +141,11 @@ def test_a_look_alike_that_cannot_be_read_fails_closed():
 
 
 def test_the_registrars_report_lists_each_pair_once():
-    from producers.cli_enroll import lookalike_pairs
-
     store = MemoryTemplateStore()
     store.put(_template("anna", ANNA))
     store.put(_template("stranger", STRANGER))
     store.put(link(store, _template("hanna", HANNA), at=T.reject))
-    pairs = lookalike_pairs(store, "1")
-    assert [(a, b) for a, b, _ in pairs] == [("anna", "hanna")]
-    assert pairs[0][2] == pytest.approx(float(ANNA @ HANNA), abs=1e-6)
-    assert lookalike_pairs(store, "2") == []
+    listed = pairs(store, "1")
+    assert [(a, b) for a, b, _ in listed] == [("anna", "hanna")]
+    assert listed[0][2] == pytest.approx(float(ANNA @ HANNA), abs=1e-6)
+    assert pairs(store, "2") == []
