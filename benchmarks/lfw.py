@@ -62,6 +62,26 @@ def heldout_names(lfw_dir: Path) -> tuple[list[str], list[str]]:
     return cal, held
 
 
+def embed_heldout(embedder: Any, out: Path, limit: int | None = None) -> None:
+    """Plain embeddings and mirrored templates of the calibration split and the held-out
+    people (9,991 images), one served detection and alignment per image, saved to ``out``
+    (``names``, ``plain``, ``templates``) for the trials that report on them."""
+    settings = load_settings(None)
+    vision, lfw = settings.vision, settings.data.lfw_dir
+    cal, held = heldout_names(lfw)
+    names = (cal + held)[:limit]
+    detector = _detector(vision.detector, 1, vision.model_cache_dir, vision.onet_path)
+    started = time.time()
+    with Progress() as bar:
+        task = bar.add_task(f"embedding {len(names)} images", total=len(names))
+        result = embed_images(lfw, names, detector, embedder, align_method=vision.align_method,
+                              progress=lambda n: bar.advance(task, n), mirror=True)
+    assert result.templates is not None
+    np.savez(out, names=np.array(names), plain=result.embeddings, templates=result.templates)
+    print(f"{len(names)} images embedded in {time.time() - started:.0f} s "
+          f"({len(result.no_face)} without a detected face) -> {out}")
+
+
 def measure_throughput(images: list[np.ndarray], detector: Callable[[int], Any], embedder: str,
                        flip: bool, threads: int, batch: int = 8) -> float:
     """Images per second for detect + align + batched embed with ``threads`` intra-op threads."""

@@ -71,3 +71,4 @@ def _rates(fit: ThresholdFit, scores: dict[str, tuple[np.ndarray, np.ndarray]],
     out["far_ratio_female_male"] = (by["female"] / by["male"]
                                     if by.get("male") and "female" in by else None)
     return out
+

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,13 +32,12 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
-from rich.progress import Progress
 
-from benchmarks.lfw import _detector, heldout_names
+from benchmarks.lfw import embed_heldout, heldout_names
 from benchmarks.lfw_heldout import heldout_report
 from examgate.core.settings import load_settings
 from examgate.models.calibration import operating_point, pair_scores
-from examgate.models.lfw import embed_images, person_of, read_genders
+from examgate.models.lfw import person_of, read_genders
 from examgate.vision.embedders import create_embedder
 from examgate.vision.embedders.base import Embedder, as_batch, l2_normalise
 
@@ -97,24 +95,10 @@ class _SideBySide(Embedder):
 
 
 def embed(out: Path, limit: int | None) -> None:
-    """Plain embeddings and mirrored templates of the calibration split and the held-out
-    people (9,991 images), from one detection and alignment per image."""
-    settings = load_settings(None)
-    vision, lfw = settings.vision, settings.data.lfw_dir
-    cal, held = heldout_names(lfw)
-    names = (cal + held)[:limit]
-    detector = _detector(vision.detector, 1, vision.model_cache_dir, vision.onet_path)
-    both = _SideBySide([create_embedder(vision.embedder, intra_op_threads=1, flip=False),
-                        _W600k()])
-    started = time.time()
-    with Progress() as bar:
-        task = bar.add_task(f"embedding {len(names)} images", total=len(names))
-        result = embed_images(lfw, names, detector, both, align_method=vision.align_method,
-                              progress=lambda n: bar.advance(task, n), mirror=True)
-    assert result.templates is not None
-    np.savez(out, names=np.array(names), plain=result.embeddings, templates=result.templates)
-    print(f"{len(names)} images embedded in {time.time() - started:.0f} s "
-          f"({len(result.no_face)} without a detected face) -> {out}")
+    """Both recognisers' embeddings of the calibration and held-out images, side by side."""
+    both = _SideBySide([create_embedder(load_settings(None).vision.embedder,
+                                        intra_op_threads=1, flip=False), _W600k()])
+    embed_heldout(both, out, limit)
 
 
 def _split(block: np.ndarray) -> dict[str, np.ndarray]:

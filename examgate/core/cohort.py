@@ -10,10 +10,10 @@ face at least as well, within the look-alike margin, it becomes REVIEW ``LOOKALI
 students of 128 floats are 5 MB, well under a millisecond.
 
 Measured on the 3,617 held-out LFW people (one mirrored template each, their other 2,931
-photos claimed as everyone, served thresholds; see README "The promise"): of 244 false
-accepts between enrolled people, the look-alike lists stop 122 and the whole cohort 232;
-genuine ACCEPTs sent to a proctor: 5 and 15 of 2,877. It does nothing against someone
-who is not enrolled: their false-accept rate is the model's, per comparison.
+photos claimed as everyone, served thresholds; ``benchmarks/trials/cohort_check.py``): of
+244 false accepts between enrolled people, the look-alike lists stop 123 and the whole
+cohort 232; genuine ACCEPTs sent to a proctor: 5 and 15 of 2,877. It does nothing against
+someone who is not enrolled: their false-accept rate is the threshold's, per comparison.
 """
 
 from __future__ import annotations
