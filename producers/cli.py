@@ -87,16 +87,20 @@ def enroll(
         help="Check each photo with the champion model before sending.")] = True,
     report: Annotated[bool, typer.Option(
         "--report", help="List the enrolled look-alikes (pairs of students the champion "
-        "can barely tell apart; their check-ins go to a proctor) instead of enrolling.")
-    ] = False,
+        "can barely tell apart; their check-ins go to a proctor) and check the accept "
+        "threshold among the enrolled (how often two of them score above it) instead of "
+        "enrolling.")] = False,
     json_out: Annotated[Path | None, typer.Option(
-        "--json", help="With --report: also write the pairs here.")] = None,
+        "--json", help="With --report: also write the pairs and the check here.")] = None,
+    model: Annotated[str, typer.Option(
+        help="With --report: the model version (number or alias) whose templates to report.")
+    ] = "champion",
 ) -> None:
     """Enroll students from a roster, or add, replace or delete one student."""
     from producers.cli_enroll import lookalike_report, run_enroll
 
     if report:
-        raise typer.Exit(lookalike_report(load_settings(), json_out))
+        raise typer.Exit(lookalike_report(load_settings(), json_out, model))
 
     action = action.upper()
     if action not in {"ADD", "REPLACE", "DELETE"}:

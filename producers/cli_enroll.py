@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from rich.table import Table
 from examgate.adapters.kafka import EventPublisher
 from examgate.core import lookalikes
 from examgate.core.codec import EventCodec
+from examgate.core.cohort import Cohort, PairRate, pair_rate
 from examgate.core.settings import Settings
 from examgate.models.analyzer import load_analyzer
 from producers.enroll import EnrollmentProducer, EnrollSummary, RosterEntry, read_roster
@@ -51,23 +53,59 @@ def run_enroll(settings: Settings, roster: Path | None, photos: Path | None,
     return 1 if summary.refused or summary.delivery.failed else 0
 
 
-def lookalike_report(settings: Settings, json_out: Path | None = None) -> int:
-    """Print (and optionally write) the look-alike pairs among the champion's templates."""
+def lookalike_report(settings: Settings, json_out: Path | None = None,
+                     model: str = "champion") -> int:
+    """Print (and optionally write) the look-alike pairs among a version's templates, and
+    how often any two enrolled students score at or above its accept threshold."""
     from examgate.adapters import factory
+    from examgate.models.analyzer import served_thresholds
 
-    version = factory.model_registry(settings).resolve("champion")
+    registry = factory.model_registry(settings)
+    version = registry.resolve(model)
     store = factory.template_store(settings)
-    pairs = lookalikes.pairs(store, version)
+    templates = list(store.get_many(store.students(version), version).values())
+    pairs = lookalikes.pairs_among(templates)
+    thresholds = served_thresholds(registry.load(version), settings)
+    rate = pair_rate(Cohort.of(version, templates), thresholds.accept, thresholds.accept_far)
     table = Table(title=f"look-alikes among enrolled students (model version {version}): "
                         "check-ins claimed as either go to a proctor when the face fits both")
     for col in ("student", "resembles", "similarity"):
         table.add_column(col, justify="right" if col == "similarity" else "left")
     for a, b, sim in pairs:
         table.add_row(a, b, f"{sim:.3f}")
-    Console().print(table if pairs else f"no look-alikes among the templates of version "
-                                        f"{version}")
+    console = Console()
+    console.print(table if pairs else f"no look-alikes among the templates of version "
+                                      f"{version}")
+    console.print(_threshold_check(rate))
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps({"model_version": version, "pairs": [
-            {"student": a, "resembles": b, "similarity": s} for a, b, s in pairs]}, indent=2))
+            {"student": a, "resembles": b, "similarity": s} for a, b, s in pairs],
+            "threshold_check": {**dataclasses.asdict(rate), "rate": rate.rate,
+                                "ci95": rate.ci95, "too_alike": rate.too_alike}}, indent=2))
     return 0
+
+
+def _threshold_check(rate: PairRate) -> str:
+    """The promise checked among the enrolled, in words (rich markup)."""
+    if rate.pairs == 0:
+        return "threshold check: fewer than two students enrolled, nothing to compare"
+    low, high = rate.ci95 or (0.0, 0.0)
+    words = (f"threshold check: of the {rate.pairs:,} pairs of the {rate.students:,} enrolled "
+             f"students, {rate.at_or_above:,} score at or above the accept threshold "
+             f"{rate.threshold:.4f}: {rate.rate:.1e} (95% {low:.1e}-{high:.1e}; the promise "
+             f"is {rate.target:.0e})")
+    if rate.threshold_for_target is None:
+        return words + f"; too few students to measure the promise itself (under " \
+                       f"{1 / rate.target:,.0f} pairs)"
+    if rate.threshold_for_target <= rate.threshold:
+        return words + f"; among them it holds down to {rate.threshold_for_target:.4f} (a " \
+                       "served threshold is never lowered)"
+    if not rate.too_alike:
+        return words + f"; among them it would need {rate.threshold_for_target:.4f}, though " \
+                       "the interval does not rule out chance: check it on their photos " \
+                       "(examgate evaluate)"
+    return (words + f"\n[bold red]These students are more alike than the people the threshold "
+            f"was calibrated on.[/bold red] Among them the promise needs an accept threshold of "
+            f"{rate.threshold_for_target:.4f}: check it on their photos (examgate evaluate) and "
+            f"set checkin.accept_at_least (EXAMGATE_CHECKIN__ACCEPT_AT_LEAST) to serve it.")

@@ -10,7 +10,9 @@ rule). Every claim at or above the accept threshold is then held, by the product
 ``examgate.core.lookalikes`` and ``examgate.core.cohort``, against: nothing (the threshold
 alone), the claimed student's look-alike list (the release before), and the list and every
 other enrolled template (served). Liveness and quality gates are left out: this counts what
-the matching policy does to a score.
+the matching policy does to a score. It also measures what ``examgate enroll --report``
+checks without labels (pairs of enrolled templates at or above the accept threshold)
+against the probes' own rate.
 
   python benchmarks/trials/cohort_check.py embed --out /tmp/lfw-sface.npz        # ~12 min
   python benchmarks/trials/cohort_check.py report --embeddings /tmp/lfw-sface.npz \\
@@ -32,7 +34,7 @@ import numpy as np
 from benchmarks.lfw import embed_heldout, heldout_names
 from benchmarks.lfw_heldout import heldout_report
 from examgate.core import lookalikes, policy
-from examgate.core.cohort import Cohort
+from examgate.core.cohort import Cohort, pair_rate
 from examgate.core.policy import Thresholds, Verdict
 from examgate.core.ports import Template
 from examgate.core.settings import load_settings
@@ -103,12 +105,19 @@ def report(embeddings: Path, out: Path | None, first: int | None) -> None:
         "false_accepts": {rule: dict(c) for rule, c in accepted.items()},
         "far": {rule: {g: c[g] / claims[g] for g in claims} for rule, c in accepted.items()},
         "left_by_cohort_check": dict(left.most_common()),
+        # What `examgate enroll --report` measures without labels: pairs of enrolled
+        # templates at or above the accept threshold, against the probes' rate above.
+        "template_pair_rate": {g: pair_rate(Cohort.of("trial", (
+            templates[p] for p in enrolled if g == "all" or gender[p] == g)),
+            thresholds.accept, thresholds.accept_far).rate for g in ("all", "female", "male")},
     }
     for rule in RULES:
         far = rows["far"][rule]
         print(f"{rule:24s} false accepts {accepted[rule]['all']:4d}  FAR {far['all']:.2e}  "
               f"women {far['female']:.2e}  men {far['male']:.2e}  genuine ACCEPTs to a "
               f"proctor {genuine_held[rule]} of {rows['genuine_accepts']}")
+    print("pairs of enrolled templates at or above it (enroll --report's check):",
+          {g: f"{r:.2e}" for g, r in rows["template_pair_rate"].items()})
     if out:
         out.write_text(json.dumps(rows, indent=1))
         print(f"-> {out}")

@@ -37,6 +37,12 @@ class CheckInSettings(BaseModel):
         "ACCEPT becomes REVIEW LOOKALIKE when the face fits a look-alike of the claimed "
         "student (>= reject threshold) within this of the claimed similarity (see "
         "examgate.core.lookalikes for what 0.05 costs and stops)."))
+    accept_at_least: float | None = Field(None, gt=0, le=0.95, description=(
+        "Serve every model version with an accept threshold of at least this (cosine), "
+        "for a population more alike than the one the version was calibrated on: "
+        "`examgate enroll --report` measures that among the enrolled students and says "
+        "which threshold would hold the promise there. Decisions record the threshold "
+        "used. Unset: each version's own calibrated threshold."))
     cohort_check: bool = Field(True, description=(
         "Also hold an ACCEPT against every enrolled template of the model version, not only "
         "the claimed student's known look-alikes: a face that fits another enrolled student "

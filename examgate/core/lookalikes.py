@@ -76,12 +76,17 @@ def link(store: TemplateStore, template: Template, at: float) -> Template:
 
 
 def pairs(store: TemplateStore, version: str) -> list[tuple[str, str, float]]:
-    """The linked pairs among ``version``'s templates, each once (``a < b``), most similar
+    """The linked pairs among ``version``'s templates (:func:`pairs_among`)."""
+    return pairs_among(store.get_many(store.students(version), version).values())
+
+
+def pairs_among(templates: Iterable[Template]) -> list[tuple[str, str, float]]:
+    """The linked look-alike pairs of ``templates``, each once (``a < b``), most similar
     first: what the registrar's report and the console's admin page list."""
     found: dict[tuple[str, str], float] = {}
-    for student, template in store.get_many(store.students(version), version).items():
+    for template in templates:
         for other, sim in template.lookalikes:
-            key = (min(student, other), max(student, other))
+            key = (min(template.student_id, other), max(template.student_id, other))
             found[key] = max(sim, found.get(key, -1.0))
     return sorted(((a, b, s) for (a, b), s in found.items()), key=lambda x: (-x[2], x[0], x[1]))
 

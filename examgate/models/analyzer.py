@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -131,8 +132,19 @@ def analyzer_from_bundle(bundle: ModelBundle, settings: Settings) -> PipelineAna
     # So are templates: a version registered before mirrored templates has none.
     mirror = bool(bundle.spec.get("mirror_templates", False))
     return PipelineAnalyzer(FacePipeline(detector, embedder, v.quality, limits, align),
-                            bundle.version, bundle.thresholds, checker, model,
+                            bundle.version, served_thresholds(bundle, settings), checker, model,
                             mirror_templates=mirror)
+
+
+def served_thresholds(bundle: ModelBundle, settings: Settings) -> Thresholds:
+    """The version's thresholds, its accept threshold raised to ``checkin.accept_at_least``
+    where this deployment sets one above it (never lowered)."""
+    floor = settings.checkin.accept_at_least
+    if floor is None or floor <= bundle.thresholds.accept:
+        return bundle.thresholds
+    log.warning("model version %s: accept threshold raised from %.4f to %.4f "
+                "(checkin.accept_at_least)", bundle.version, bundle.thresholds.accept, floor)
+    return dataclasses.replace(bundle.thresholds, accept=floor)
 
 
 def liveness_from_bundle(bundle: ModelBundle, settings: Settings

@@ -97,3 +97,31 @@ def test_the_change_counter_moves_with_every_store_and_erasure(stack: Settings) 
         for s in ("anna", "bea"):
             store.delete_student(s)
         store._r.delete(store._changes(version), store._changes(other))
+
+
+def test_the_registrars_report_checks_the_threshold_among_the_enrolled(
+        stack: Settings, tmp_path) -> None:
+    """`examgate enroll --report` over the real registry and Redis: two students enrolled
+    with one face make a pair above any threshold, and every pair is counted once."""
+    import json
+
+    from examgate.models.bootstrap import bootstrap
+    from producers.cli_enroll import lookalike_report
+
+    version = bootstrap(stack)
+    store = template_store(stack)
+    t = _template("twin-a", version, np.random.default_rng(3))
+    twins = [t, dataclasses.replace(t, student_id="twin-b")]
+    out = tmp_path / "report.json"
+    try:
+        for twin in twins:
+            store.put(twin)
+        assert lookalike_report(stack, out) == 0
+        report = json.loads(out.read_text())
+        check, n = report["threshold_check"], len(store.students(version))
+        assert report["model_version"] == version
+        assert (check["students"], check["pairs"]) == (n, n * (n - 1) // 2)
+        assert check["at_or_above"] >= 1 and check["threshold"] >= 0.3
+    finally:
+        for twin in twins:
+            store.delete_student(twin.student_id)

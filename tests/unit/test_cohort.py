@@ -9,7 +9,7 @@ import pytest
 from examgate.adapters.objectstore import MemoryObjectStore
 from examgate.adapters.templates import MemoryTemplateStore
 from examgate.core import events
-from examgate.core.cohort import REREAD_AFTER_S, Cohort, CohortCache
+from examgate.core.cohort import REREAD_AFTER_S, Cohort, CohortCache, pair_rate
 from examgate.core.matching import Analysis, LivenessReading, judge
 from examgate.core.policy import ACCEPT, REVIEW, LivenessCheck, Thresholds
 from examgate.core.ports import Template, TemplateStoreError
@@ -105,6 +105,8 @@ def test_the_verifier_sees_students_enrolled_after_it_started_and_can_be_told_no
     store.put(_template("anna", ANNA))
     frames = {b"bea-today": BEA_TODAY}
     verifier = Verifier(store, MemoryObjectStore(), "frames", _Analyzer(frames))
+    # Time stands still: the copy follows the change counter alone (no READ_SHARE wait).
+    verifier.cohorts = CohortCache(store, clock=lambda: 0.0)
     assert _decide(verifier, b"bea-today", "anna") == ("ACCEPT", "MATCH")  # Bea not enrolled
     store.put(_template("bea", BEA))  # enrolled now: the next check-in sees her
     assert _decide(verifier, b"bea-today", "anna") == ("REVIEW", "LOOKALIKE")
@@ -174,3 +176,31 @@ def test_while_templates_keep_changing_a_slow_read_is_not_repeated_at_once():
     assert cache.get("1").students == ("anna",) and store.reads == 1
     store.now += 5.0
     assert cache.get("1").students == ("anna", "bea") and store.reads == 2
+
+
+def _cohort(n: int, dim: int = 16, seed: int = 0) -> Cohort:
+    emb = np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    return Cohort("1", tuple(f"s{i}" for i in range(n)), emb)
+
+
+def test_the_pair_rate_counts_every_pair_of_students_once_in_any_chunking():
+    cohort = _cohort(300)
+    scores = (cohort.embeddings @ cohort.embeddings.T)[np.triu_indices(300, 1)]
+    for rows in (1, 7, 64, 1024):
+        rate = pair_rate(cohort, 0.6, 1e-3, rows=rows)
+        assert (rate.students, rate.pairs) == (300, scores.size)
+        assert rate.at_or_above == int(np.sum(scores >= 0.6))
+        # The threshold it names holds the target among them, and nothing lower does.
+        needed = rate.threshold_for_target
+        assert np.mean(scores >= needed) <= 1e-3 < np.mean(scores >= np.float32(needed) - 1e-6)
+    assert rate.too_alike  # 16-D random faces are far more alike than 1 in 1,000 at 0.6
+    assert rate.ci95[0] <= rate.rate <= rate.ci95[1]
+
+
+def test_a_small_cohort_cannot_measure_the_promise_and_an_unalike_one_is_not_flagged():
+    small = pair_rate(_cohort(40, dim=128), 0.45, 1e-4)  # 780 pairs: under 1 / 1e-4
+    assert small.threshold_for_target is None and not small.too_alike
+    assert small.at_or_above == 0  # random 128-D templates stay far below 0.45
+    assert pair_rate(_cohort(1), 0.45, 1e-4).pairs == 0
+    assert pair_rate(_cohort(1), 0.45, 1e-4).rate is None
