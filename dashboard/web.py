@@ -15,11 +15,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
-from examgate.core import lookalikes
-from examgate.core.ports import TemplateStoreError
-
 from . import audit, present
 from .auth import User, check_csrf, csrf_token, require
+from .enrolled import enrolled_panels
 from .feed import Message, Subscription, is_alert, matches, sse_json, sse_stream
 from .images import ImageUnavailable
 from .ports import PublishError
@@ -35,7 +33,6 @@ Admin = Annotated[User, Depends(require("admin"))]
 Exam = Annotated[str, Query(max_length=64)]
 Gate = Annotated[str, Query(max_length=64)]
 
-MAX_LOOKALIKES_SHOWN = 200  # per model version; `examgate enroll --report` lists them all
 VERDICT_WORDS = {"SAME_PERSON": "Same person", "DIFFERENT_PERSON": "Different person",
                  "UNSURE": "Unsure"}
 
@@ -319,34 +316,12 @@ def admin(request: Request, user: Admin) -> Response:
     """Users (with their exams) and settings, secrets left out; the feed's totals count
     every exam (numbers only, no decision is shown); the enrolled look-alikes."""
     console = request.app.state.console
-    panels, missing = _lookalike_panels(console)
+    panels, missing = enrolled_panels(
+        console.ports.templates, console.recent.latest(lambda d: True, limit=len(console.recent)))
     return console.render(request, "admin.html", user, page="admin", users=console.console.users,
                           feed=console.ports.source, streams=len(console.hub),
                           total_queued=len(console.desk.queue), recent_size=len(console.recent),
                           verdicts=VERDICTS, lookalikes=panels, lookalikes_missing=missing)
-
-
-def _lookalike_panels(console: Any) -> tuple[list[dict[str, Any]], str | None]:
-    """For each model version among the recent decisions, its linked look-alike pairs (the
-    most similar :data:`MAX_LOOKALIKES_SHOWN`); or why none can be shown."""
-    store = console.ports.templates
-    if store is None:
-        return [], "This console is not connected to the template store."
-    versions = sorted({str(d["model_version"]) for d in
-                       console.recent.latest(lambda d: True, limit=len(console.recent))
-                       if d.get("model_version")})
-    if not versions:
-        return [], "No decisions yet: the pairs of the model versions deciding show here."
-    panels = []
-    for version in versions:
-        try:
-            found = lookalikes.pairs(store, version)
-        except TemplateStoreError as exc:
-            log.warning("admin: look-alikes of version %s not read: %s", version, exc)
-            return [], f"The template store could not be read: {exc}"
-        panels.append({"version": version, "pairs": found[:MAX_LOOKALIKES_SHOWN],
-                       "more": max(0, len(found) - MAX_LOOKALIKES_SHOWN)})
-    return panels, None
 
 
 @router.get("/healthz")

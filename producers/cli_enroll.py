@@ -6,6 +6,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import rich.markup
 from rich.console import Console
 from rich.progress import track
 from rich.table import Table
@@ -13,7 +14,7 @@ from rich.table import Table
 from examgate.adapters.kafka import EventPublisher
 from examgate.core import lookalikes
 from examgate.core.codec import EventCodec
-from examgate.core.cohort import Cohort, PairRate, pair_rate
+from examgate.core.cohort import Cohort, pair_rate
 from examgate.core.settings import Settings
 from examgate.models.analyzer import load_analyzer
 from producers.enroll import EnrollmentProducer, EnrollSummary, RosterEntry, read_roster
@@ -76,7 +77,7 @@ def lookalike_report(settings: Settings, json_out: Path | None = None,
     console = Console()
     console.print(table if pairs else f"no look-alikes among the templates of version "
                                       f"{version}")
-    console.print(_threshold_check(rate))
+    console.print(rich.markup.escape(rate.in_words()), style="bold red" if rate.too_alike else None)
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps({"model_version": version, "pairs": [
@@ -84,28 +85,3 @@ def lookalike_report(settings: Settings, json_out: Path | None = None,
             "threshold_check": {**dataclasses.asdict(rate), "rate": rate.rate,
                                 "ci95": rate.ci95, "too_alike": rate.too_alike}}, indent=2))
     return 0
-
-
-def _threshold_check(rate: PairRate) -> str:
-    """The promise checked among the enrolled, in words (rich markup)."""
-    if rate.pairs == 0:
-        return "threshold check: fewer than two students enrolled, nothing to compare"
-    low, high = rate.ci95 or (0.0, 0.0)
-    words = (f"threshold check: of the {rate.pairs:,} pairs of the {rate.students:,} enrolled "
-             f"students, {rate.at_or_above:,} score at or above the accept threshold "
-             f"{rate.threshold:.4f}: {rate.rate:.1e} (95% {low:.1e}-{high:.1e}; the promise "
-             f"is {rate.target:.0e})")
-    if rate.threshold_for_target is None:
-        return words + f"; too few students to measure the promise itself (under " \
-                       f"{1 / rate.target:,.0f} pairs)"
-    if rate.threshold_for_target <= rate.threshold:
-        return words + f"; among them it holds down to {rate.threshold_for_target:.4f} (a " \
-                       "served threshold is never lowered)"
-    if not rate.too_alike:
-        return words + f"; among them it would need {rate.threshold_for_target:.4f}, though " \
-                       "the interval does not rule out chance: check it on their photos " \
-                       "(examgate evaluate)"
-    return (words + f"\n[bold red]These students are more alike than the people the threshold "
-            f"was calibrated on.[/bold red] Among them the promise needs an accept threshold of "
-            f"{rate.threshold_for_target:.4f}: check it on their photos (examgate evaluate) and "
-            f"set checkin.accept_at_least (EXAMGATE_CHECKIN__ACCEPT_AT_LEAST) to serve it.")

@@ -97,10 +97,36 @@ class PairRate:
 
     @property
     def too_alike(self) -> bool:
-        """Whether even the interval's lower end is above twice the target: these students
-        are more alike than the people the threshold was calibrated on."""
+        """Whether even the interval's lower end is above twice the target, with pairs
+        enough to measure it: these students are more alike than the people the threshold
+        was calibrated on."""
         ci = self.ci95
-        return ci is not None and ci[0] > 2 * self.target
+        return ci is not None and ci[0] > 2 * self.target \
+            and self.threshold_for_target is not None
+
+    def in_words(self) -> str:
+        """The check and what to do about it, for the registrar's report and the console."""
+        if self.pairs == 0:
+            return "Threshold check: fewer than two students enrolled, nothing to compare."
+        low, high = self.ci95 or (0.0, 0.0)
+        words = (f"Threshold check: of the {self.pairs:,} pairs of the {self.students:,} "
+                 f"enrolled students, {self.at_or_above:,} score at or above the accept "
+                 f"threshold {self.threshold:.4f}: {self.rate:.1e} (95% {low:.1e}-{high:.1e}; "
+                 f"the promise is {self.target:.0e})")
+        needed = self.threshold_for_target
+        if needed is None:
+            return f"{words}; too few students to measure the promise itself (under " \
+                   f"{1 / self.target:,.0f} pairs)."
+        if needed <= self.threshold:
+            return f"{words}; among them it holds down to {needed:.4f} (a served threshold " \
+                   "is never lowered)."
+        if not self.too_alike:
+            return f"{words}; among them it would need {needed:.4f}, though the interval " \
+                   "does not rule out chance: check it on their photos (examgate evaluate)."
+        return (f"{words}. These students are more alike than the people the threshold was "
+                f"calibrated on: among them the promise needs an accept threshold of "
+                f"{needed:.4f}. Check it on their photos (examgate evaluate) and set "
+                f"checkin.accept_at_least (EXAMGATE_CHECKIN__ACCEPT_AT_LEAST) to serve it.")
 
 
 def pair_rate(cohort: Cohort, threshold: float, target: float, rows: int = 1024) -> PairRate:

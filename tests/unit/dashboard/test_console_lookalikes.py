@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from dashboard import web
+from dashboard import enrolled
 from dashboard.ports import ConsolePorts
 from examgate.adapters.templates import MemoryTemplateStore
 from examgate.core.ports import Template
@@ -21,7 +21,8 @@ DECISIONS = "gate.decisions"
 
 def _template(student: str, version: str, lookalikes: tuple[tuple[str, float], ...] = ()
               ) -> Template:
-    emb = np.random.default_rng(len(student)).normal(size=(1, 128)).astype(np.float32)
+    seed = int.from_bytes(student.encode(), "little")
+    emb = np.random.default_rng(seed).normal(size=(1, 128)).astype(np.float32)
     return dataclasses.replace(Template.from_embeddings(student, version, emb),
                                lookalikes=lookalikes)
 
@@ -56,7 +57,7 @@ def test_the_pairs_of_the_deciding_version_are_listed_once(
         login: Callable[[str], TestClient], ports: ConsolePorts,
         make_decision: Callable[..., dict[str, Any]]) -> None:
     page = _admin_page(login, ports, make_decision("ACCEPT"))
-    assert "Model version 3: 1 pair" in page
+    assert "Model version 3" in page and "Look-alikes: 1 pair<" in page
     assert page.count("<code>hanna</code>") == 1 and "0.612" in page
     assert "old-b" not in page  # version 2 decides nothing
 
@@ -69,10 +70,10 @@ def test_before_any_decision_the_page_says_why_nothing_is_listed(
 def test_a_long_list_is_cut_and_says_how_many_more(
         login: Callable[[str], TestClient], ports: ConsolePorts, store: MemoryTemplateStore,
         make_decision: Callable[..., dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(web, "MAX_LOOKALIKES_SHOWN", 1)
+    monkeypatch.setattr(enrolled, "MAX_LOOKALIKES_SHOWN", 1)
     store.put(_template("carl", "3", (("anna", 0.55),)))
     page = _admin_page(login, ports, make_decision("ACCEPT"))
-    assert "Model version 3: 2 pairs" in page and "and 1 less similar pairs" in page
+    assert "Look-alikes: 2 pairs" in page and "and 1 less similar pairs" in page
     assert "0.612" in page and "0.550" not in page  # the most similar first
 
 
@@ -92,3 +93,19 @@ def test_a_console_without_the_template_store_says_so(
                         dataclasses.replace(ports, templates=None))
     ports.source.push(DECISIONS, "Decision", make_decision("ACCEPT"))
     assert "not connected to the template store" in client.get("/admin").text
+
+
+def test_the_threshold_check_uses_the_threshold_the_version_decided_with(
+        login: Callable[[str], TestClient], ports: ConsolePorts, store: MemoryTemplateStore,
+        make_decision: Callable[..., dict[str, Any]]) -> None:
+    """Three students of version 3 (3 pairs); the decision's accept threshold is 0.52."""
+    page = _admin_page(login, ports, make_decision("ACCEPT"))
+    assert "of the 3 pairs of the 3 enrolled students" in page and "0.5200" in page
+    assert "0 score at or above" in page and "too few students" in page
+    assert 'class="flash error"' not in page
+    twin = store.get("anna", "3")
+    for k in range(150):  # 151 students with one face: 11,325 pairs above any threshold
+        store.put(dataclasses.replace(twin, student_id=f"anna-{k}"))
+    page = login("ada").get("/admin").text
+    assert "more alike than the people the threshold was calibrated on" in page
+    assert 'class="flash error"' in page
