@@ -5,45 +5,34 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from face_stubs import FrameAnalyzer, analysis, checkin, mix, template, unit
 
 from examgate.adapters.objectstore import MemoryObjectStore
 from examgate.adapters.templates import MemoryTemplateStore
-from examgate.core import events
 from examgate.core.cohort import REREAD_AFTER_S, Cohort, CohortCache, pair_rate
-from examgate.core.matching import Analysis, LivenessReading, judge
+from examgate.core.matching import Analysis, judge
 from examgate.core.policy import ACCEPT, REVIEW, LivenessCheck, Thresholds
 from examgate.core.ports import Template, TemplateStoreError
-from examgate.core.verify import LivenessModel, Verifier
+from examgate.core.verify import Verifier
 
 T = Thresholds(accept=0.5, reject=0.3, replay=0.98)
 RNG = np.random.default_rng(11)
 LIVE = LivenessCheck(0.95, 0.8, 0.3)
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    return (v / np.linalg.norm(v)).astype(np.float32)
-
-
-def _mix(a: np.ndarray, b: np.ndarray, w: float) -> np.ndarray:
-    return _unit(w * a + (1 - w) * b)
-
-
-ANNA, BEA, CARL = (_unit(RNG.normal(size=128)) for _ in range(3))
+ANNA, BEA, CARL = (unit(RNG.normal(size=128)) for _ in range(3))
 # Bea at the gate today, in a light that makes her fit Anna's template above the accept
 # threshold; her own template fits her better still. Anna's and Bea's enrollment photos are
 # not alike (cosine near 0), so neither is on the other's look-alike list.
-BEA_TODAY = _mix(BEA, ANNA, 0.5)
+BEA_TODAY = mix(BEA, ANNA, 0.5)
 
 
 def _template(student: str, emb: np.ndarray, version: str = "1") -> Template:
-    return Template.from_embeddings(student, version, emb[None],
-                                    RNG.integers(0, 255, (1, 32, 32)).astype(np.uint8))
+    return template(student, emb, RNG, version)
 
 
 def _analysis(emb: np.ndarray) -> Analysis:
-    return Analysis(1, {"sharpness": 100.0}, (), emb,
-                    RNG.integers(0, 255, (32, 32)).astype(np.uint8), {},
-                    liveness=LivenessReading(0.95, 5, False, {}))
+    return analysis(emb, RNG)
 
 
 def test_the_scenario_is_an_enrolled_impostor_the_look_alike_lists_miss():
@@ -77,26 +66,12 @@ def test_an_enrolled_impostor_off_the_look_alike_list_goes_to_a_proctor():
     assert judge(_analysis(BEA_TODAY), anna, T, LIVE,
                  cohort=cohort.without("bea"))[0].outcome == ACCEPT
     # Anna herself, today: far closer to her own template than to anyone else's.
-    anna_today = _mix(ANNA, _unit(RNG.normal(size=128)), 0.85)
+    anna_today = mix(ANNA, unit(RNG.normal(size=128)), 0.85)
     assert judge(_analysis(anna_today), anna, T, LIVE, cohort=cohort)[0].outcome == ACCEPT
 
 
-class _Analyzer:
-    model_version = "1"
-    thresholds = T
-    liveness_model = LivenessModel(0.8, 0.3, "antispoof_v2:4eed38f0")
-
-    def __init__(self, frames: dict[bytes, np.ndarray]) -> None:
-        self.frames = frames
-
-    def analyse(self, image: bytes, burst=(), *, enrolling=False) -> Analysis:
-        return _analysis(self.frames[image])
-
-
 def _decide(verifier: Verifier, frame: bytes, student: str) -> tuple[str, str]:
-    d = verifier.verify(events.checkin(
-        gate_id="g1", exam_id="e1", claimed_student_id=student,
-        frame=events.inline_frame(frame), camera_meta=events.camera("c", 1, 1))).decision
+    d = verifier.verify(checkin(frame, student)).decision
     return d["outcome"], d["reason"]
 
 
@@ -104,13 +79,14 @@ def test_the_verifier_sees_students_enrolled_after_it_started_and_can_be_told_no
     store = MemoryTemplateStore()
     store.put(_template("anna", ANNA))
     frames = {b"bea-today": BEA_TODAY}
-    verifier = Verifier(store, MemoryObjectStore(), "frames", _Analyzer(frames))
+    verifier = Verifier(store, MemoryObjectStore(), "frames", FrameAnalyzer(frames, T, RNG))
     # Time stands still: the copy follows the change counter alone (no READ_SHARE wait).
     verifier.cohorts = CohortCache(store, clock=lambda: 0.0)
     assert _decide(verifier, b"bea-today", "anna") == ("ACCEPT", "MATCH")  # Bea not enrolled
     store.put(_template("bea", BEA))  # enrolled now: the next check-in sees her
     assert _decide(verifier, b"bea-today", "anna") == ("REVIEW", "LOOKALIKE")
-    off = Verifier(store, MemoryObjectStore(), "frames", _Analyzer(frames), cohort_check=False)
+    off = Verifier(store, MemoryObjectStore(), "frames", FrameAnalyzer(frames, T, RNG),
+                   cohort_check=False)
     assert _decide(off, b"bea-today", "anna") == ("ACCEPT", "MATCH")
     store.delete_student("bea")  # erased: no longer held against anyone
     assert _decide(verifier, b"bea-today", "anna") == ("ACCEPT", "MATCH")
@@ -123,7 +99,7 @@ def test_a_cohort_that_cannot_be_read_fails_closed():
 
     store = Unreadable()
     store.put(_template("anna", ANNA))
-    verifier = Verifier(store, MemoryObjectStore(), "frames", _Analyzer({b"a": ANNA}))
+    verifier = Verifier(store, MemoryObjectStore(), "frames", FrameAnalyzer({b"a": ANNA}, T, RNG))
     assert _decide(verifier, b"a", "anna") == ("REVIEW", "TEMPLATE_UNAVAILABLE")
 
 
