@@ -43,6 +43,7 @@ from simulator.driver import DecisionCollector, Workers, enroll_cohort, scoped_e
 from simulator.release_load import GATES, LiveTraffic, cohort
 
 log = logging.getLogger("examgate.bench.release")
+IMPOSTORS = 20  # people who are not enrolled, each claiming students' names in turn
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,9 @@ def _env(run: str, kind: str) -> dict[str, str]:
            for k in ("checkins", "decisions", "enrollments", "feedback", "model_events")}
     env["EXAMGATE_KAFKA__PROCESSOR_GROUP"] = f"{kind}{run}-processors"
     env["EXAMGATE_MLFLOW__REGISTERED_MODEL"] = f"examgate-face-{kind}{run}"
+    # Its versions are numbered 1, 2, 3 like every registry's: their templates (each
+    # version's cohort) must not meet other registries' versions of the same number.
+    env["EXAMGATE_REDIS__TEMPLATE_PREFIX"] = f"examgate:tpl-{kind}{run}"
     env["EXAMGATE_RELEASE__REQUIRE_STAGING"] = "true"
     env["EXAMGATE_CHECKIN__SINGLE_FRAME_GATES"] = json.dumps([GATES])
     return env
@@ -136,7 +140,8 @@ def run_release(settings: Settings, plan: ReleasePlan) -> dict[str, Any]:
 
     base = ports.model_registry(settings).load(bootstrap(settings))
     run = uuid.uuid4().hex[:6]
-    people = cohort(settings, plan.students)
+    everyone = cohort(settings, plan.students + IMPOSTORS)
+    people, outsiders = everyone[:plan.students], everyone[plan.students:]
     report: dict[str, Any] = {"plan": asdict(plan), "run": run, "synthetic": True}
     env = _env(run, "rel")
     if plan.staging_max_p99_ms is not None:
@@ -166,7 +171,7 @@ def run_release(settings: Settings, plan: ReleasePlan) -> dict[str, Any]:
             collector.start()
             if not collector.ready.wait(60):
                 raise TimeoutError("the decision reader got no partitions in 60 s")
-            traffic = LiveTraffic(prod, collector, people, plan.rate)
+            traffic = LiveTraffic(prod, collector, people, plan.rate, outsiders)
             traffic.start()
             try:
                 report["canaries"] = [_canary(prod, v, plan) for v in (worse, better)
@@ -270,10 +275,13 @@ def release(
 
 
 def release_went_right(report: dict[str, Any]) -> bool:
-    """The worse challenger rolled back, the better promoted, nothing lost or duplicated."""
+    """The worse challenger rolled back (or retired: the cohort check can hide a lax
+    threshold's false accepts until its canary's time is up), the better promoted, nothing
+    lost or duplicated."""
     actions = {c["version"]: c["action"] for c in report.get("canaries", [])}
     v = report["versions"]
-    return (actions.get(v["worse"]) == "rollback" and actions.get(v["better"]) == "promote"
+    return (actions.get(v["worse"]) in ("rollback", "retired")
+            and actions.get(v["better"]) == "promote"
             and report["champion_after"] == v["better"] and report["lost"] == 0
             and report["duplicated"] == 0 and report["unstaged_refused"] is True
             and set(report["not_enrolled_students"]) <= set(report["enroll_failed"]))

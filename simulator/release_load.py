@@ -2,7 +2,9 @@
 students in, and proctors who give their verdict on what the gates did not let through.
 
 The load runs until told to stop, in short rounds of check-ins sent at a steady rate
-(a genuine student or, every fourth, an impostor claiming another student's name). After
+(a genuine student or, every fourth, an impostor claiming a student's name: someone who
+is not enrolled, so that only the accept threshold stands between them and an ACCEPT; an
+enrolled classmate would be stopped by the cohort check whatever the threshold). After
 each round the simulated proctors look at every check-in that was not ACCEPTed (at a
 real gate a REVIEW or a REJECT meets a proctor) and publish the truth as Feedback, which
 is what the canary analysis counts as confirmed false accepts and rejects.
@@ -29,7 +31,8 @@ GATES = "rel-*"
 
 def cohort(settings: Settings, students: int) -> list[tuple[str, list[bytes]]]:
     """LFW people outside the calibration set with two or more photos: the first enrolled,
-    the others (up to four) probed in turn."""
+    the others (up to four) probed in turn (past ``students``: the people who are not
+    enrolled, the impostors)."""
     from examgate.models import lfw
     from examgate.models.bootstrap import calibration_identities
 
@@ -47,6 +50,7 @@ class LiveTraffic:
     collector: DecisionCollector
     people: Sequence[tuple[str, list[bytes]]]
     rate: float
+    outsiders: Sequence[tuple[str, list[bytes]]]  # not enrolled: the impostors
     gates: int = 12  # at fraction 0.25, rel-9 and rel-10 are the canary's
     round_s: float = 10.0
     outcomes: list[Outcome] = field(default_factory=list)
@@ -62,9 +66,8 @@ class LiveTraffic:
             student, photos = self.people[k % len(self.people)]
             impostor = k % 4 == 3
             if impostor:
-                n = len(self.people)  # another student, never the claimed one
-                other = self.people[(k + 1 + (k // n) % (n - 1)) % n]
-                photo = other[1][1 + k % (len(other[1]) - 1)]
+                other = self.outsiders[(k // 4) % len(self.outsiders)]
+                photo = other[1][(k // 4) % len(other[1])]
             else:
                 photo = photos[1 + k % (len(photos) - 1)]
             # A stride that is not a multiple of 4 or of the cohort: impostors and every

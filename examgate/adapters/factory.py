@@ -27,13 +27,13 @@ def _redis(settings: Settings):  # -> redis.Redis
 
 def template_store(settings: Settings) -> RedisTemplateStore:
     """Encrypted templates in Redis."""
-    return RedisTemplateStore(_redis(settings), sealer(settings))
+    return RedisTemplateStore(_redis(settings), sealer(settings), settings.redis.template_prefix)
 
 
 def template_versions(settings: Settings) -> RedisTemplateStore:
     """The templates' version index in Redis, without the template key: ``versions`` and
     ``students`` work, reading or writing a template does not (the HTTP API)."""
-    return RedisTemplateStore(_redis(settings), None)
+    return RedisTemplateStore(_redis(settings), None, settings.redis.template_prefix)
 
 
 def event_ledger(settings: Settings) -> RedisEventLedger:

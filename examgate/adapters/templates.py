@@ -68,8 +68,10 @@ class RedisTemplateStore(TemplateStore):
     PREFIX = "examgate:tpl"
     MGET_CHUNK = 500  # keys per MGET: a few hundred kB a reply, Redis never blocked long
 
-    def __init__(self, client, sealer: Sealer | None) -> None:  # client: redis.Redis
+    def __init__(self, client, sealer: Sealer | None,  # client: redis.Redis
+                 prefix: str = PREFIX) -> None:
         self._r = client
+        self.PREFIX = prefix  # one registry's keys (settings.redis.template_prefix)
         # None: a process that only reads which versions a student has (the HTTP API) and
         # holds no template key; reading or writing a template then fails loudly.
         self._sealer = sealer

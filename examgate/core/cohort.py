@@ -172,7 +172,8 @@ class CohortCache:
         self._lock = threading.Lock()
 
     def get(self, model_version: str) -> Cohort:
-        """The version's cohort as of this call's change counter."""
+        """The version's cohort as of this call's change counter or, while its templates
+        keep changing, as of the latest read :data:`READ_SHARE` allowed."""
         generation = self._store.generation(model_version)
         with self._lock:  # one read at a time: parallel check-ins wait for it, not repeat it
             held = self._held.get(model_version)

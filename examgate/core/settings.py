@@ -126,6 +126,10 @@ class RedisSettings(Section):
     url: str = "redis://127.0.0.1:6379/0"
     password: SecretStr | None = None
     socket_timeout_s: float = Field(0.5, gt=0, description="Fail fast: a slow cache means REVIEW.")
+    template_prefix: str = Field("examgate:tpl", pattern=r"^[A-Za-z0-9:_.-]+$", description=(
+        "Key prefix of the templates. Model versions are numbered per registry and all of a "
+        "version's templates are the cohort every ACCEPT is held against, so a second "
+        "registry sharing this Redis (a benchmark's, a staging run's) needs its own prefix."))
 
 
 class ObjectStoreSettings(Section):

@@ -125,3 +125,23 @@ def test_the_registrars_report_checks_the_threshold_among_the_enrolled(
     finally:
         for twin in twins:
             store.delete_student(twin.student_id)
+
+
+def test_two_registries_sharing_redis_keep_their_cohorts_apart(stack: Settings) -> None:
+    """Versions are numbered per registry: with its own template prefix a second registry's
+    version "1" (a benchmark's, a staging run's) is not the first one's cohort."""
+    run = uuid.uuid4().hex[:8]
+    ours, theirs = (template_store(stack.model_copy(update={"redis": stack.redis.model_copy(
+        update={"template_prefix": f"examgate:tpl-it{run}{side}"})})) for side in ("a", "b"))
+    rng = np.random.default_rng(4)
+    try:
+        ours.put(_template("anna", "1", rng))
+        theirs.put(_template("bea", "1", rng))
+        assert ours.students("1") == ["anna"] and theirs.students("1") == ["bea"]
+        assert CohortCache(ours).get("1").students == ("anna",)
+        assert ours.generation("1") == theirs.generation("1") == 1
+    finally:
+        ours.delete_student("anna")
+        theirs.delete_student("bea")
+        for store in (ours, theirs):
+            store._r.delete(store._changes("1"))
