@@ -18,6 +18,7 @@ someone who is not enrolled: their false-accept rate is the threshold's, per com
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -65,7 +66,7 @@ class Cohort:
         if not self.students:
             return None
         scores = self.embeddings @ np.asarray(probe, np.float32)
-        if claimed in self.students:
+        with contextlib.suppress(ValueError):  # the claimed student is not in this cohort
             scores[self.students.index(claimed)] = -np.inf
         best = int(np.argmax(scores))
         return None if scores[best] == -np.inf else (self.students[best], float(scores[best]))

@@ -75,11 +75,6 @@ def link(store: TemplateStore, template: Template, at: float) -> Template:
     return dataclasses.replace(template, lookalikes=found)
 
 
-def pairs(store: TemplateStore, version: str) -> list[tuple[str, str, float]]:
-    """The linked pairs among ``version``'s templates (:func:`pairs_among`)."""
-    return pairs_among(store.get_many(store.students(version), version).values())
-
-
 def pairs_among(templates: Iterable[Template]) -> list[tuple[str, str, float]]:
     """The linked look-alike pairs of ``templates``, each once (``a < b``), most similar
     first: what the registrar's report and the console's admin page list."""

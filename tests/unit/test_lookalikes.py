@@ -12,7 +12,7 @@ from face_stubs import FrameAnalyzer, checkin, mix, template, unit
 from examgate.adapters.objectstore import MemoryObjectStore
 from examgate.adapters.templates import MemoryTemplateStore
 from examgate.core.codec import EventCodec
-from examgate.core.lookalikes import find_lookalikes, guard, link, pairs
+from examgate.core.lookalikes import find_lookalikes, guard, link, pairs_among
 from examgate.core.policy import ACCEPT, REJECT, REVIEW, Thresholds, Verdict
 from examgate.core.ports import Template, TemplateStoreError
 from examgate.core.verify import Verifier
@@ -117,7 +117,7 @@ def test_the_registrars_report_lists_each_pair_once():
     store.put(_template("anna", ANNA))
     store.put(_template("stranger", STRANGER))
     store.put(link(store, _template("hanna", HANNA), at=T.reject))
-    listed = pairs(store, "1")
+    listed = pairs_among(store.get_many(store.students("1"), "1").values())
     assert [(a, b) for a, b, _ in listed] == [("anna", "hanna")]
     assert listed[0][2] == pytest.approx(float(ANNA @ HANNA), abs=1e-6)
-    assert pairs(store, "2") == []
+    assert pairs_among(store.get_many(store.students("2"), "2").values()) == []
