@@ -1,5 +1,5 @@
-"""``examgate bench release``: a better and a worse challenger go through staging and an
-automatic canary on live simulated traffic.
+"""``examgate bench release``: a better and two worse challengers go through staging and
+an automatic canary on live simulated traffic.
 
 The run has its own topics, consumer group and registered models (production's and
 staging's), so it never touches the demo's. Its models are the served networks with
@@ -8,14 +8,21 @@ different thresholds, which is how a retrained model's change shows at the gate:
 * **last term's champion**: the accept threshold raised by ``--conservative``, so more
   genuine students wait for a proctor (REVIEW ``UNCERTAIN_MATCH``);
 * **the better challenger**: the thresholds ``models bootstrap`` calibrates (FAR 1e-4);
-* **the worse challenger**: an accept threshold of ``--lax`` (miscalibrated), so some
-  impostors would be ACCEPTed.
+* **the worse challenger**: an accept threshold of ``lax`` (miscalibrated), so some
+  impostors would be ACCEPTed;
+* **the stricter challenger**: an accept threshold of ``strict``, as a retrained model
+  whose genuine scores came out lower would have: many more students wait for a proctor.
+
+The lax one's harm is mostly hidden by the cohort check (an ACCEPT that another enrolled
+student fits as well goes to REVIEW), so its canary may show no difference and be
+retired; the stricter one's is plain, and is what shows the rollback end to end.
 
 Each challenger is first run under ``bench e2e`` in staging as that registry's champion
 and judged by ``models stage``; then it runs as canary (``--fraction`` of the gates) with
 ``models canary --auto`` judging the evidence every ``--interval`` seconds while gates
 keep checking students in and proctors give verdicts on REVIEWs and REJECTs. Expected:
-the worse one rolled back, the better one promoted, no check-in lost or decided twice.
+the worse one rolled back or retired, the stricter one rolled back, the better one
+promoted, no check-in lost or decided twice.
 These are synthetic models and people; the run exercises the delivery path, it does not
 rate any model.
 """
@@ -63,6 +70,7 @@ class ReleasePlan:
     staging_burst: int = 4
     conservative: float = 0.1
     lax: float = 0.2
+    strict: float = 0.75
     staging_warmup_s: float = 5.0  # a fresh staging worker's first seconds, left out
     staging_max_p99_ms: float | None = None  # None: settings.release's bound
 
@@ -153,8 +161,12 @@ def run_release(settings: Settings, plan: ReleasePlan) -> dict[str, Any]:
                         "last-term", alias="champion")
         better = _register(prod, base, base.thresholds.accept, "retrained-better")
         worse = _register(prod, base, plan.lax, "retrained-worse")
-        report["versions"] = {"champion": old, "better": better, "worse": worse}
-        report["staging"] = {v: stage_challenger(run, v, prod, plan) for v in (worse, better)}
+        stricter = _register(prod, base, max(plan.strict, base.thresholds.accept),
+                             "retrained-stricter")
+        report["versions"] = {"champion": old, "better": better, "worse": worse,
+                              "stricter": stricter}
+        challengers = (worse, stricter, better)
+        report["staging"] = {v: stage_challenger(run, v, prod, plan) for v in challengers}
         try:  # an unstaged version never becomes canary
             from examgate.models.promotion import canary
             unstaged = _register(prod, base, base.thresholds.accept, "unstaged")
@@ -174,7 +186,7 @@ def run_release(settings: Settings, plan: ReleasePlan) -> dict[str, Any]:
             traffic = LiveTraffic(prod, collector, people, plan.rate, outsiders)
             traffic.start()
             try:
-                report["canaries"] = [_canary(prod, v, plan) for v in (worse, better)
+                report["canaries"] = [_canary(prod, v, plan) for v in challengers
                                       if report["staging"][v]["passed"]]
             finally:
                 traffic.stop()
@@ -257,9 +269,10 @@ def release(
     json_out: Annotated[Path, typer.Option("--json", help="Where to write the report.")] =
         Path("results/release.json"),
 ) -> None:
-    """A better and a worse challenger through staging and an automatic canary on live
-    simulated traffic: the worse one should be rolled back, the better one promoted,
-    with no check-in lost or decided twice. Exit code 1 otherwise.
+    """A better and two worse challengers (a lax threshold, a strict one) through staging
+    and an automatic canary on live simulated traffic: the worse ones should be rolled
+    back (the lax one may be retired instead), the better one promoted, with no check-in
+    lost or decided twice. Exit code 1 otherwise.
 
     Runs on the local stack (started first) on its own topics and registered models.
     """
@@ -276,11 +289,12 @@ def release(
 
 def release_went_right(report: dict[str, Any]) -> bool:
     """The worse challenger rolled back (or retired: the cohort check can hide a lax
-    threshold's false accepts until its canary's time is up), the better promoted, nothing
-    lost or duplicated."""
+    threshold's false accepts until its canary's time is up), the stricter rolled back,
+    the better promoted, nothing lost or duplicated."""
     actions = {c["version"]: c["action"] for c in report.get("canaries", [])}
     v = report["versions"]
     return (actions.get(v["worse"]) in ("rollback", "retired")
+            and actions.get(v["stricter"]) == "rollback"
             and actions.get(v["better"]) == "promote"
             and report["champion_after"] == v["better"] and report["lost"] == 0
             and report["duplicated"] == 0 and report["unstaged_refused"] is True

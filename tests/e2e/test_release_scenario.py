@@ -1,9 +1,10 @@
-"""Staged delivery end to end (issue 15): a better and a worse challenger each go through
-staging (bench e2e as staging's champion, judged by `models stage`) and an automatic
-canary on live simulated traffic, on the real local stack.
+"""Staged delivery end to end (issue 15): a better and two worse challengers each go
+through staging (bench e2e as staging's champion, judged by `models stage`) and an
+automatic canary on live simulated traffic, on the real local stack.
 
-The worse one must be rolled back, the better one promoted, a version that skipped
-staging refused as canary, and no check-in lost or decided twice across the switches.
+The lax one must never become champion, the strict one must be rolled back, the better
+one promoted, a version that skipped staging refused as canary, and no check-in lost or
+decided twice across the switches.
 Small sizes keep it to a few minutes; `examgate bench release` runs the larger one.
 """
 
@@ -46,6 +47,10 @@ def test_better_challenger_promoted_worse_rolled_back_nothing_lost(stack: Settin
     # students): rolled back when a proctor confirms one, retired when its canary shows
     # no difference in time (both seen on this machine). It never becomes champion.
     assert canaries[v["worse"]]["action"] in ("rollback", "retired")
+    # The stricter challenger sends many more genuine students to a proctor, which no
+    # check hides: the canary rolls it back on the paired REVIEW counts.
+    assert canaries[v["stricter"]]["action"] == "rollback", canaries[v["stricter"]]
+    assert any("more REVIEWs" in r for r in canaries[v["stricter"]]["reasons"])
     assert canaries[v["better"]]["action"] == "promote"
     assert report["champion_after"] == v["better"]
     assert (report["lost"], report["duplicated"]) == (0, 0)
