@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Trial (issue 11): can a small cohort's own templates say how far to raise the threshold?
+
+Not part of the product: a measurement kept so that it can be repeated. ``examgate enroll
+--report`` counts the pairs of enrolled templates at or above the accept threshold, which
+needs 10,000 pairs (142 students) before FAR 1e-4 can be seen at all. A cohort more alike
+than the calibration set shifts its whole impostor distribution up, and its upper tail
+moves with it; the 1 % point of the pair scores is measurable from 40 students (780
+pairs). So: raise the served accept threshold by how far the cohort's 1 % (or 0.3 %)
+point lies above the calibration people's (never lower it), and measure what that does.
+
+Cohorts are drawn from the LFW people outside the calibration split (one mirrored template
+each, their first photo), of one gender (a population more alike than LFW's as a whole,
+whose FAR at the served threshold is known to be off: women's) or mixed; 20 draws per size.
+Each cohort's other photos are claimed as every other member (false accepts) and as
+themselves (genuine accepts). Liveness, quality and the look-alike and cohort checks are
+left out: this is about the threshold alone, for stand-ins who are not enrolled.
+
+  python benchmarks/trials/cohort_check.py embed --out /tmp/lfw-sface.npz        # ~6-12 min
+  python benchmarks/trials/tail_shift.py --embeddings /tmp/lfw-sface.npz \\
+      --json results/tail-shift.json                                              # ~1 min
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.lfw import heldout_names
+from benchmarks.lfw_heldout import heldout_report
+from examgate.core.settings import load_settings
+from examgate.models.lfw import person_of, read_genders
+from examgate.vision.embedders.base import l2_normalise
+
+TAILS = (0.01, 0.003)  # the pair-score tails compared (share of pairs above)
+SIZES = (40, 150, 500)
+DRAWS = 20
+
+
+def first_photos(names: list[str], indices: list[int]) -> dict[str, int]:
+    """Each person's first image among ``indices``: their enrollment photo."""
+    first: dict[str, int] = {}
+    for i in indices:
+        first.setdefault(person_of(names[i]), i)
+    return first
+
+
+def pair_scores(templates: np.ndarray) -> np.ndarray:
+    """Similarity of every pair of different rows (each pair once)."""
+    return (templates @ templates.T)[np.triu_indices(len(templates), 1)]
+
+
+def raised(accept: float, cohort_pairs: np.ndarray, reference_pairs: np.ndarray,
+           tail: float) -> float:
+    """The accept threshold moved by the shift of the cohort's upper tail; never lowered."""
+    shift = np.quantile(cohort_pairs, 1 - tail) - np.quantile(reference_pairs, 1 - tail)
+    return float(max(accept, accept + shift))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--embeddings", type=Path, required=True,
+                    help="cohort_check.py embed's file")
+    ap.add_argument("--json", type=Path, help="where to write the rows")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    lfw = load_settings(None).data.lfw_dir
+    stored = np.load(args.embeddings)
+    names = [str(n) for n in stored["names"]]
+    plain, mirrored = l2_normalise(stored["plain"]), l2_normalise(stored["templates"])
+    genders = read_genders(lfw)
+    cal_set = set(heldout_names(lfw)[0])
+    cal = [i for i, n in enumerate(names) if n in cal_set]
+    held = [i for i, n in enumerate(names) if n not in cal_set]
+    fit = heldout_report([names[i] for i in cal], plain[cal], [names[i] for i in held],
+                         plain[held], genders, cal_templates=mirrored[cal],
+                         held_templates=mirrored[held])
+    accept = float(fit["heldout"]["thresholds"]["accept"])
+    reference = pair_scores(mirrored[list(first_photos(names, cal).values())])
+    enrolled = first_photos(names, held)
+    gender = {p: genders.get(names[i], "") for p, i in enrolled.items()}
+    probes: dict[str, list[int]] = {}
+    for i in held:
+        if enrolled[person_of(names[i])] != i:
+            probes.setdefault(person_of(names[i]), []).append(i)
+    rng = np.random.default_rng(args.seed)
+    rows: list[dict[str, Any]] = []
+    print(f"served accept threshold {accept:.4f}; reference: {len(reference):,} pairs of "
+          f"calibration people")
+    for group in ("female", "male", "all"):
+        pool = sorted(p for p in enrolled if group == "all" or gender[p] == group)
+        for size in SIZES:
+            draws = []
+            for _ in range(DRAWS):
+                members = list(rng.choice(pool, size=min(size, len(pool)), replace=False))
+                templates = mirrored[[enrolled[p] for p in members]]
+                claims = [(k, i) for k, p in enumerate(members) for i in probes.get(p, [])]
+                scores = plain[[i for _, i in claims]] @ templates.T
+                own = np.zeros_like(scores, dtype=bool)
+                own[np.arange(len(claims)), [k for k, _ in claims]] = True
+                cohort_pairs = pair_scores(templates)
+                draw: dict[str, Any] = {"threshold": {"served": accept}}
+                draw["threshold"].update({str(t): raised(accept, cohort_pairs, reference, t)
+                                          for t in TAILS})
+                draw["far"] = {k: float((scores[~own] >= t).mean())
+                               for k, t in draw["threshold"].items()}
+                draw["tar"] = {k: float((scores[own] >= t).mean())
+                               for k, t in draw["threshold"].items()}
+                draw["impostor_claims"] = int((~own).sum())
+                draws.append(draw)
+            row: dict[str, Any] = {"group": group, "students": size, "draws": len(draws),
+                   "impostor_claims_per_draw": float(np.mean([d["impostor_claims"]
+                                                              for d in draws]))}
+            for key in ("threshold", "far", "tar"):
+                row[key] = {k: float(np.mean([d[key][k] for d in draws]))
+                            for k in draws[0][key]}
+            row["threshold_sd"] = {k: float(np.std([d["threshold"][k] for d in draws]))
+                                   for k in draws[0]["threshold"]}
+            rows.append(row)
+            print(f"{group:6s} {size:4d} students: "
+                  + "  ".join(f"{k}: accept {row['threshold'][k]:.3f} FAR {row['far'][k]:.2e} "
+                              f"TAR {100 * row['tar'][k]:.2f}%" for k in row["threshold"]))
+    if args.json:
+        args.json.write_text(json.dumps({"note": __doc__.split("\n\n")[0],
+                                         "served_accept": accept, "tails": TAILS,
+                                         "rows": rows}, indent=1))
+        print(f"-> {args.json}")
+
+
+if __name__ == "__main__":
+    main()
