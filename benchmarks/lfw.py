@@ -12,6 +12,7 @@ import platform
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,6 +34,7 @@ from examgate.models.lfw import (
     central_face,
     embed_images,
     people,
+    person_of,
     read_genders,
     read_pairs,
     require_lfw,
@@ -41,6 +43,7 @@ from examgate.vision.align import align_face
 from examgate.vision.decode import decode_image
 from examgate.vision.detectors import create_detector
 from examgate.vision.embedders import create_embedder
+from examgate.vision.embedders.base import l2_normalise
 
 console = Console(stderr=True)
 NO_FACE_HANDLING = ("no face detected: aligned with the median landmarks of the faces found "
@@ -80,6 +83,43 @@ def embed_heldout(embedder: Any, out: Path, limit: int | None = None) -> None:
     np.savez(out, names=np.array(names), plain=result.embeddings, templates=result.templates)
     print(f"{len(names)} images embedded in {time.time() - started:.0f} s "
           f"({len(result.no_face)} without a detected face) -> {out}")
+
+
+@dataclass(frozen=True)
+class HeldoutEmbeddings:
+    """What :func:`embed_heldout` saved, split as ``bench lfw`` splits it."""
+
+    names: list[str]
+    plain: np.ndarray  # L2-normalised, one row per image
+    templates: np.ndarray  # the mirrored templates, likewise
+    cal: list[int]  # rows of the calibration split
+    held: list[int]  # rows of the people outside it
+
+    def served_thresholds(self, genders: dict[str, str]) -> dict[str, Any]:
+        """The thresholds ``bootstrap`` calibrates on the calibration rows (the served rule)."""
+        fit = heldout_report([self.names[i] for i in self.cal], self.plain[self.cal],
+                             [self.names[i] for i in self.held], self.plain[self.held], genders,
+                             cal_templates=self.templates[self.cal],
+                             held_templates=self.templates[self.held])
+        return dict(fit["heldout"]["thresholds"])
+
+    def first_photos(self, rows: list[int]) -> dict[str, int]:
+        """Each person's first row among ``rows``: their enrollment photo."""
+        first: dict[str, int] = {}
+        for i in rows:
+            first.setdefault(person_of(self.names[i]), i)
+        return first
+
+
+def read_heldout(path: Path, lfw_dir: Path, first: int | None = None) -> HeldoutEmbeddings:
+    """:func:`embed_heldout`'s file (``first``: only the first columns, e.g. one model's)."""
+    stored = np.load(path)
+    names = [str(n) for n in stored["names"]]
+    plain, templates = (l2_normalise(stored[k][:, :first]) for k in ("plain", "templates"))
+    cal_set = set(heldout_names(lfw_dir)[0])
+    return HeldoutEmbeddings(names, plain, templates,
+                             [i for i, n in enumerate(names) if n in cal_set],
+                             [i for i, n in enumerate(names) if n not in cal_set])
 
 
 def measure_throughput(images: list[np.ndarray], detector: Callable[[int], Any], embedder: str,

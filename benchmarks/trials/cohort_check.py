@@ -31,8 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.lfw import embed_heldout, heldout_names
-from benchmarks.lfw_heldout import heldout_report
+from benchmarks.lfw import embed_heldout, read_heldout
 from examgate.core import lookalikes, policy
 from examgate.core.cohort import Cohort, pair_rate
 from examgate.core.policy import Thresholds, Verdict
@@ -40,7 +39,6 @@ from examgate.core.ports import Template
 from examgate.core.settings import load_settings
 from examgate.models.lfw import person_of, read_genders
 from examgate.vision.embedders import create_embedder
-from examgate.vision.embedders.base import l2_normalise
 
 RULES = ("threshold alone", "look-alike lists", "lists and cohort check")
 
@@ -54,21 +52,12 @@ def embed(out: Path, limit: int | None) -> None:
 def report(embeddings: Path, out: Path | None, first: int | None) -> None:
     settings = load_settings(None)
     lfw, margin = settings.data.lfw_dir, settings.checkin.lookalike_margin
-    stored = np.load(embeddings)
-    names = [str(n) for n in stored["names"]]
-    plain, mirrored = (l2_normalise(stored[k][:, :first]) for k in ("plain", "templates"))
+    data = read_heldout(embeddings, lfw, first)
+    names, plain, mirrored, held = data.names, data.plain, data.templates, data.held
     genders = read_genders(lfw)
-    cal_set = set(heldout_names(lfw)[0])
-    cal = np.array([n in cal_set for n in names])
-    held = [i for i, n in enumerate(names) if n not in cal_set]
-    fit = heldout_report([n for n, c in zip(names, cal, strict=True) if c], plain[cal],
-                         [names[i] for i in held], plain[held], genders,
-                         cal_templates=mirrored[cal], held_templates=mirrored[held])
-    t = fit["heldout"]["thresholds"]
+    t = data.served_thresholds(genders)
     thresholds = Thresholds(accept=t["accept"], reject=t["reject"])
-    first_photo: dict[str, int] = {}
-    for i in held:
-        first_photo.setdefault(person_of(names[i]), i)
+    first_photo = data.first_photos(held)
     templates = {p: Template.from_embeddings(p, "trial", mirrored[i][None])
                  for p, i in first_photo.items()}
     enrolled = sorted(templates)

@@ -30,23 +30,13 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.lfw import heldout_names
-from benchmarks.lfw_heldout import heldout_report
+from benchmarks.lfw import read_heldout
 from examgate.core.settings import load_settings
 from examgate.models.lfw import person_of, read_genders
-from examgate.vision.embedders.base import l2_normalise
 
 TAILS = (0.01, 0.003)  # the pair-score tails compared (share of pairs above)
 SIZES = (40, 150, 500)
 DRAWS = 20
-
-
-def first_photos(names: list[str], indices: list[int]) -> dict[str, int]:
-    """Each person's first image among ``indices``: their enrollment photo."""
-    first: dict[str, int] = {}
-    for i in indices:
-        first.setdefault(person_of(names[i]), i)
-    return first
 
 
 def pair_scores(templates: np.ndarray) -> np.ndarray:
@@ -70,19 +60,12 @@ def main() -> None:
     args = ap.parse_args()
 
     lfw = load_settings(None).data.lfw_dir
-    stored = np.load(args.embeddings)
-    names = [str(n) for n in stored["names"]]
-    plain, mirrored = l2_normalise(stored["plain"]), l2_normalise(stored["templates"])
+    data = read_heldout(args.embeddings, lfw)
+    names, plain, mirrored, held = data.names, data.plain, data.templates, data.held
     genders = read_genders(lfw)
-    cal_set = set(heldout_names(lfw)[0])
-    cal = [i for i, n in enumerate(names) if n in cal_set]
-    held = [i for i, n in enumerate(names) if n not in cal_set]
-    fit = heldout_report([names[i] for i in cal], plain[cal], [names[i] for i in held],
-                         plain[held], genders, cal_templates=mirrored[cal],
-                         held_templates=mirrored[held])
-    accept = float(fit["heldout"]["thresholds"]["accept"])
-    reference = pair_scores(mirrored[list(first_photos(names, cal).values())])
-    enrolled = first_photos(names, held)
+    accept = float(data.served_thresholds(genders)["accept"])
+    reference = pair_scores(mirrored[list(data.first_photos(data.cal).values())])
+    enrolled = data.first_photos(held)
     gender = {p: genders.get(names[i], "") for p, i in enrolled.items()}
     probes: dict[str, list[int]] = {}
     for i in held:
@@ -113,9 +96,9 @@ def main() -> None:
                                for k, t in draw["threshold"].items()}
                 draw["impostor_claims"] = int((~own).sum())
                 draws.append(draw)
+            claims_per_draw = float(np.mean([d["impostor_claims"] for d in draws]))
             row: dict[str, Any] = {"group": group, "students": size, "draws": len(draws),
-                   "impostor_claims_per_draw": float(np.mean([d["impostor_claims"]
-                                                              for d in draws]))}
+                                   "impostor_claims_per_draw": claims_per_draw}
             for key in ("threshold", "far", "tar"):
                 row[key] = {k: float(np.mean([d[key][k] for d in draws]))
                             for k in draws[0][key]}
