@@ -14,7 +14,7 @@ from rich.table import Table
 from examgate.adapters.kafka import EventPublisher
 from examgate.core import lookalikes
 from examgate.core.codec import EventCodec
-from examgate.core.cohort import Cohort, pair_rate
+from examgate.core.cohort import Cohort, pair_rate, tail_in_words, thresholds_among
 from examgate.core.settings import Settings
 from examgate.models.analyzer import load_analyzer
 from producers.enroll import EnrollmentProducer, EnrollSummary, RosterEntry, read_roster
@@ -66,8 +66,11 @@ def lookalike_report(settings: Settings, json_out: Path | None = None,
     store = factory.template_store(settings)
     templates = list(store.get_many(store.students(version), version).values())
     pairs = lookalikes.pairs_among(templates)
+    cohort = Cohort.of(version, templates)
     thresholds = served_thresholds(registry.load(version), settings)
-    rate = pair_rate(Cohort.of(version, templates), thresholds.accept, thresholds.accept_far)
+    raised = (thresholds_among(thresholds, cohort) if settings.checkin.cohort_threshold
+              else thresholds)
+    rate = pair_rate(cohort, raised.accept, raised.accept_far)
     table = Table(title=f"look-alikes among enrolled students (model version {version}): "
                         "check-ins claimed as either go to a proctor when the face fits both")
     for col in ("student", "resembles", "similarity"):
@@ -77,11 +80,16 @@ def lookalike_report(settings: Settings, json_out: Path | None = None,
     console = Console()
     console.print(table if pairs else f"no look-alikes among the templates of version "
                                       f"{version}")
+    if settings.checkin.cohort_threshold:
+        console.print(rich.markup.escape(tail_in_words(thresholds, cohort)))
     console.print(rich.markup.escape(rate.in_words()), style="bold red" if rate.too_alike else None)
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps({"model_version": version, "pairs": [
             {"student": a, "resembles": b, "similarity": s} for a, b, s in pairs],
+            "accept_threshold": {"calibrated": thresholds.accept, "served": raised.accept,
+                                 "cohort_tail": cohort.tail,
+                                 "calibration_tail": thresholds.cohort_tail},
             "threshold_check": {**dataclasses.asdict(rate), "rate": rate.rate,
                                 "ci95": rate.ci95, "too_alike": rate.too_alike}}, indent=2))
     return 0

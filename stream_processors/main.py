@@ -49,6 +49,7 @@ def build_runtime(settings: Settings, worker_id: str) -> Runtime:
                         single_frame_gates=settings.checkin.single_frame_gates,
                         lookalike_margin=settings.checkin.lookalike_margin,
                         cohort_check=settings.checkin.cohort_check,
+                        cohort_threshold=settings.checkin.cohort_threshold,
                         events_seen=ports.event_ledger(settings),
                         event_memory_s=settings.checkin.event_memory_s,
                         gate_check=settings.checkin.gate_problem,

@@ -114,7 +114,7 @@ class ModelRegistry:
         full_spec = {
             **spec, "detector": detector, "embedder": embedder,
             "files": files_spec(files),
-            "thresholds": thresholds.as_record(),
+            "thresholds": thresholds.as_spec(),
         }
         with (tempfile.TemporaryDirectory() as tmp,
               MlflowRun.start(self.tracking_uri, experiment, run_name) as run):

@@ -49,6 +49,12 @@ class CheckInSettings(BaseModel):
         "as well (same reject threshold and margin) is REVIEW LOOKALIKE. Stops most false "
         "accepts between enrolled students (see examgate.core.cohort); costs one Redis read "
         "a check-in, and a read of the whole cohort after each enrollment."))
+    cohort_threshold: bool = Field(True, description=(
+        "Raise a model version's accept threshold among the students enrolled with it when "
+        "they are more alike than the people it was calibrated on: by how far the score "
+        "above which 1% of their template pairs lie is above the calibration people's "
+        "(never lowered; from 40 students; see examgate.core.cohort). Decisions record the "
+        "threshold used. Off: each version's threshold as calibrated."))
     single_frame_gates: tuple[str, ...] = Field((), description=(
         "Gate ids (shell patterns, e.g. 'kiosk-*') that can only send one frame: there a "
         "check-in may pass liveness on the single-frame detector alone, and the decision says "

@@ -31,6 +31,15 @@ class LivenessReading:
 
 
 @dataclass(frozen=True)
+class LivenessModel:
+    """The liveness thresholds a model version decides with, and which model files it names."""
+
+    pass_threshold: float
+    attack_threshold: float
+    models: str = ""  # role:sha256-prefix of each liveness model file
+
+
+@dataclass(frozen=True)
 class Analysis:
     """What the face pipeline found in one frame (and, for liveness, in its burst)."""
 
@@ -89,3 +98,17 @@ def judge(analysis: Analysis, template: Template | None, thresholds: Thresholds,
         best_other = cohort.best_other(analysis.embedding, template.student_id)
     return lookalikes.guard(verdict, analysis.embedding, sim, rivals or {}, thresholds,
                             lookalike_margin, best_other), sim
+
+
+def liveness_record(check: LivenessCheck | None, reading: LivenessReading | None,
+                    analyzer: object) -> dict[str, Any] | None:
+    """The Decision's ``liveness`` record; None when the version has no liveness model."""
+    model = getattr(analyzer, "liveness_model", None)
+    if check is None or not isinstance(model, LivenessModel):
+        return None
+    return {"verdict": check.verdict, "score": None if reading is None else reading.score,
+            "pass_threshold": check.pass_threshold, "attack_threshold": check.attack_threshold,
+            "frames": 0 if reading is None else reading.frames,
+            "single_frame": check.single_frame,
+            "signals": {} if reading is None else dict(reading.signals),
+            "fired": list(check.fired), "models": model.models, "why": check.refusal}

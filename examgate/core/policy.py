@@ -47,12 +47,19 @@ class Thresholds:
     # Replays of the enrollment photo scored 0.982-0.999 in the exam-day run; the most
     # similar genuine capture 0.950.
     replay: float = 0.97
+    # The score above which 1 % of the pairs of calibration people's templates lie (one
+    # template each): what an enrolled cohort's own tail is compared with to raise ``accept``
+    # for students more alike than those (examgate.core.cohort.served_thresholds). None: not
+    # measured (versions registered before it), and never raised.
+    cohort_tail: float | None = None
 
     def __post_init__(self) -> None:
         # Thresholds come from stored specs (JSON reads NaN and Infinity): a model version
         # with nonsense in them must not load, rather than decide with it.
         for f in fields(self):
             value = getattr(self, f.name)
+            if value is None and f.name == "cohort_tail":
+                continue
             if not _is_finite_number(value):
                 raise ValueError(f"Thresholds.{f.name} must be a finite number, got {value!r}")
         if not 0.0 < self.accept <= 1.0:
@@ -70,11 +77,20 @@ class Thresholds:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"Thresholds.{name} is a rate in [0, 1], "
                                  f"got {getattr(self, name)}")
+        if self.cohort_tail is not None and not _is_cosine(self.cohort_tail):
+            raise ValueError(f"Thresholds.cohort_tail must be a cosine similarity, "
+                             f"got {self.cohort_tail}")
 
     def as_record(self) -> dict[str, float]:
         """The Avro ``Thresholds`` record."""
         return {"accept": self.accept, "reject": self.reject, "accept_far": self.accept_far,
                 "reject_far": self.reject_far, "replay": self.replay}
+
+    def as_spec(self) -> dict[str, float]:
+        """What a model version's spec stores: the record, and the calibration people's pair
+        tail where it was measured."""
+        tail = {} if self.cohort_tail is None else {"cohort_tail": self.cohort_tail}
+        return {**self.as_record(), **tail}
 
 
 LIVE, UNCERTAIN, ATTACK, NOT_CHECKED = "LIVE", "UNCERTAIN", "ATTACK", "NOT_CHECKED"

@@ -18,10 +18,10 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from examgate.core import lookalikes, policy
-from examgate.core.cohort import CohortCache
+from examgate.core.cohort import CohortCache, thresholds_among
 from examgate.core.events import object_ref, utcnow
 from examgate.core.gate_signatures import GateSignatures
-from examgate.core.matching import Analysis, LivenessReading, judge
+from examgate.core.matching import Analysis, LivenessModel, judge, liveness_record
 from examgate.core.policy import LivenessCheck, Thresholds, Verdict
 from examgate.core.ports import (
     EventLedger,
@@ -75,15 +75,6 @@ def is_gate_upload(key: str, gate_id: str) -> bool:
             and "\\" not in key and all(p not in ("", ".", "..") for p in parts))
 
 
-@dataclass(frozen=True)
-class LivenessModel:
-    """The liveness thresholds a model version decides with, and which model files it names."""
-
-    pass_threshold: float
-    attack_threshold: float
-    models: str = ""  # role:sha256-prefix of each liveness model file
-
-
 class FaceAnalyzer(Protocol):
     """A loaded model version that turns encoded images into an :class:`Analysis`."""
 
@@ -130,7 +121,7 @@ class Verifier:
                  max_capture_age_s: float = 300.0, max_clock_skew_s: float = 60.0,
                  max_extra_frames: int = 8, single_frame_gates: Sequence[str] = (),
                  lookalike_margin: float = lookalikes.MARGIN, cohort_check: bool = True,
-                 events_seen: EventLedger | None = None,
+                 cohort_threshold: bool = True, events_seen: EventLedger | None = None,
                  event_memory_s: float = 86_400.0,
                  gate_check: Callable[[str, str], str | None] | None = None,
                  gate_signatures: GateSignatures | None = None) -> None:
@@ -146,7 +137,9 @@ class Verifier:
         self.max_extra_frames = max_extra_frames
         self.single_frame_gates = tuple(single_frame_gates)
         self.lookalike_margin = lookalike_margin
-        self.cohorts = CohortCache(templates) if cohort_check else None
+        # The enrolled cohort, to hold ACCEPTs against and to raise the accept threshold by.
+        self.cohort_check, self.cohort_threshold = cohort_check, cohort_threshold
+        self.cohorts = CohortCache(templates) if cohort_check or cohort_threshold else None
         self.events_seen = events_seen
         self.event_memory_s = event_memory_s
         # (exam id, gate id) -> why that gate may not check in for that exam, or None.
@@ -255,8 +248,10 @@ class Verifier:
 
     def _score(self, analyzer: FaceAnalyzer, analysis: Analysis, student_id: str,
                stage_ms: dict[str, float], liveness: LivenessCheck | None
-               ) -> tuple[Verdict, float | None]:
+               ) -> tuple[Verdict, float | None, Thresholds]:
+        """The verdict, the similarity and the thresholds it was judged with."""
         t0 = self._clock()
+        thresholds = analyzer.thresholds
         try:
             template = self.templates.get(student_id, analyzer.model_version)
             # The look-alikes' templates too: a store that cannot give them fails closed.
@@ -265,13 +260,16 @@ class Verifier:
                 analyzer.model_version)
             cohort = self.cohorts.get(analyzer.model_version) if self.cohorts else None
         except TemplateStoreError as exc:
-            return policy.fail_closed("TEMPLATE_UNAVAILABLE", str(exc)), None
+            return policy.fail_closed("TEMPLATE_UNAVAILABLE", str(exc)), None, thresholds
         finally:
             stage_ms["template_fetch"] = (self._clock() - t0) * 1000
         t1 = self._clock()
         try:
-            return judge(analysis, template, analyzer.thresholds, liveness, rivals,
-                         self.lookalike_margin, cohort)
+            if self.cohort_threshold:
+                thresholds = thresholds_among(thresholds, cohort)
+            return (*judge(analysis, template, thresholds, liveness, rivals,
+                           self.lookalike_margin, cohort if self.cohort_check else None),
+                    thresholds)
         finally:
             stage_ms["match"] = (self._clock() - t1) * 1000
 
@@ -290,6 +288,7 @@ class Verifier:
         liveness: dict[str, Any] | None = None
         gate_id = checkin["gate_id"]
         decider, shadow_model = self.models_for(gate_id)
+        used = decider.thresholds  # raised among the enrolled cohort when it is read
         unknown_id: str | None = None
         # Before the event id is remembered: a forged record must not use up the id of the
         # genuine check-in (which would then be a dead letter DUPLICATE_EVENT).
@@ -321,8 +320,8 @@ class Verifier:
                            failed=list(analysis.quality_failures))
             check = self.liveness_check(decider, analysis, gate_id)
             liveness = liveness_record(check, analysis.liveness, decider)
-            verdict, sim = self._score(decider, analysis, checkin["claimed_student_id"],
-                                       stage_ms, check)
+            verdict, sim, used = self._score(decider, analysis,
+                                             checkin["claimed_student_id"], stage_ms, check)
             if shadow_model is not None:
                 shadow = self._shadow(shadow_model, frame, burst, checkin)
         except StaleCheckIn as exc:
@@ -350,7 +349,7 @@ class Verifier:
             "exam_id": checkin["exam_id"], "claimed_student_id": checkin["claimed_student_id"],
             "outcome": verdict.outcome, "reason": verdict.reason,
             "reason_detail": verdict.detail, "similarity": sim,
-            "thresholds": decider.thresholds.as_record(),
+            "thresholds": used.as_record(),
             "model_version": decider.model_version, "quality": quality, "liveness": liveness,
             "latency_ms": {k: round(v, 3) for k, v in stage_ms.items()}, "shadow": shadow,
             "review_frame": review_ref, "review_burst": review_burst,
@@ -365,7 +364,8 @@ class Verifier:
         try:
             analysis = model.analyse(frame, burst)
             check = self.liveness_check(model, analysis, checkin["gate_id"])
-            verdict, sim = self._score(model, analysis, checkin["claimed_student_id"], {}, check)
+            verdict, sim, _ = self._score(model, analysis, checkin["claimed_student_id"], {},
+                                          check)
         except Exception as exc:  # noqa: BLE001 - the shadow never affects the decision
             log.warning("verify: shadow model failed: %s", exc)
             return None
@@ -383,17 +383,3 @@ class Verifier:
             log.warning("verify: could not keep frame for review: %s", exc)
             return None
         return object_ref(self.frames_bucket, key, frame)
-
-
-def liveness_record(check: LivenessCheck | None, reading: LivenessReading | None,
-                    analyzer: FaceAnalyzer) -> dict[str, Any] | None:
-    """The Decision's ``liveness`` record; None when the version has no liveness model."""
-    model = getattr(analyzer, "liveness_model", None)
-    if check is None or not isinstance(model, LivenessModel):
-        return None
-    return {"verdict": check.verdict, "score": None if reading is None else reading.score,
-            "pass_threshold": check.pass_threshold, "attack_threshold": check.attack_threshold,
-            "frames": 0 if reading is None else reading.frames,
-            "single_frame": check.single_frame,
-            "signals": {} if reading is None else dict(reading.signals),
-            "fired": list(check.fired), "models": model.models, "why": check.refusal}

@@ -13,10 +13,9 @@ import numpy as np
 
 from examgate.adapters.registry import ModelBundle
 from examgate.core.liveness_settings import LivenessSettings
-from examgate.core.matching import Analysis, LivenessReading
+from examgate.core.matching import Analysis, LivenessModel, LivenessReading
 from examgate.core.policy import LivenessCheck, Thresholds
 from examgate.core.settings import Settings
-from examgate.core.verify import LivenessModel
 from examgate.vision import FacePipeline, ImageDecodeError, create_embedder
 from examgate.vision.decode import DecodeLimits
 from examgate.vision.detectors import detector_from_settings

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from examgate.core.cohort import tail_score
 from examgate.core.policy import Thresholds
 
 ACCEPT_FAR, REJECT_FAR = 1e-4, 1e-3  # accept at FAR 1e-4; below the FAR 1e-3 threshold, reject
@@ -253,8 +254,19 @@ def calibrate_thresholds(identities: Sequence[str] | np.ndarray, embeddings: np.
                                     point.n_genuine, point.n_impostor, far_s, tar_s)
     extra = {} if replay is None else {"replay": replay}
     thresholds = Thresholds(accept=served, reject=min(reject.threshold, served),
-                            accept_far=accept_far, reject_far=reject_far, **extra)
+                            accept_far=accept_far, reject_far=reject_far,
+                            cohort_tail=tail_score(one_template_each(identities, embeddings,
+                                                                     templates)), **extra)
     return ThresholdFit(thresholds, accept, reject, by_slice, skipped)
+
+
+def one_template_each(identities: Sequence[str] | np.ndarray, embeddings: np.ndarray,
+                      templates: np.ndarray | None = None) -> np.ndarray:
+    """Each identity's first image, as a template (``templates`` where given): the
+    calibration people as an enrolled cohort, whose pair tail a real one's is compared with
+    (:func:`examgate.core.cohort.thresholds_among`)."""
+    _, first = np.unique(np.asarray(identities), return_index=True)
+    return np.asarray(embeddings if templates is None else templates)[np.sort(first)]
 
 
 def slice_pair_scores(identities: Sequence[str] | np.ndarray, embeddings: np.ndarray,

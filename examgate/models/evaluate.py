@@ -28,12 +28,12 @@ from typing import Any
 import numpy as np
 
 from examgate.core import lookalikes
-from examgate.core.cohort import Cohort
+from examgate.core.cohort import Cohort, thresholds_among
 from examgate.core.enrollment import EnrollmentError, build_template
 from examgate.core.intervals import wilson_interval
 from examgate.core.lookalikes import find_lookalikes
 from examgate.core.matching import Analysis, judge
-from examgate.core.policy import ACCEPT, REJECT, REVIEW, LivenessCheck
+from examgate.core.policy import ACCEPT, REJECT, REVIEW, LivenessCheck, Thresholds
 from examgate.core.ports import Template
 from examgate.core.verify import FaceAnalyzer
 from examgate.models.calibration import operating_point, roc_curve
@@ -171,11 +171,13 @@ class Evaluation:
     claims: Claims
     scores: tuple[np.ndarray, np.ndarray]  # genuine and impostor similarities, all pairs
     rank1: tuple[int, int]  # probes identified correctly, probes with an enrolled identity
+    thresholds: Thresholds  # as served among the enrolled (cohort.thresholds_among)
 
 
 def run_evaluation(analyzer: FaceAnalyzer, photos: PhotoSet, *, liveness: str = "assume-live",
                    max_impostor_claims: int | None = None, seed: int = 0,
                    lookalike_margin: float = lookalikes.MARGIN, cohort_check: bool = True,
+                   cohort_threshold: bool = True,
                    progress: Callable[[str, int, int], None] | None = None) -> Evaluation:
     """Enroll, analyse every probe once, and judge every claim (impostor claims sampled
     down to ``max_impostor_claims`` when given; score-level rates always use all pairs)."""
@@ -214,22 +216,27 @@ def run_evaluation(analyzer: FaceAnalyzer, photos: PhotoSet, *, liveness: str = 
     # What does not depend on the claim, once: each probe's liveness, each template's rivals.
     checks = [liveness_for(analyzer, analysis, liveness) for _, _, analysis in probes]
     rivals = {p: {s: templates[s] for s, _ in t.lookalikes} for p, t in templates.items()}
-    cohort = Cohort.of(analyzer.model_version, templates.values()) if cohort_check else None
+    cohort = (Cohort.of(analyzer.model_version, templates.values())
+              if cohort_check or cohort_threshold else None)
+    served = (thresholds_among(analyzer.thresholds, cohort) if cohort_threshold
+              else analyzer.thresholds)
+    cohort = cohort if cohort_check else None
     claims = Claims()
     for k, (i, claimed) in enumerate(pairs):
         person, _, analysis = probes[i]
-        verdict, _ = judge(analysis, templates[claimed], analyzer.thresholds, checks[i],
+        verdict, _ = judge(analysis, templates[claimed], served, checks[i],
                            rivals[claimed], lookalike_margin, cohort)
         outsider = None
         if person != claimed and verdict.reason == "LOOKALIKE" and person in templates:
             # Stopped because the impostor's own template fits: what if they were not enrolled?
-            outsider = judge(analysis, templates[claimed], analyzer.thresholds, checks[i],
+            outsider = judge(analysis, templates[claimed], served, checks[i],
                              {s: t for s, t in rivals[claimed].items() if s != person},
                              lookalike_margin, cohort and cohort.without(person))[0].outcome
         claims.add(person, claimed, verdict.outcome, verdict.reason, outsider)
         if k % 1000 == 0 or k == len(pairs) - 1:
             tick("judging claims", k + 1, len(pairs))
-    return Evaluation(templates, failures, probes, claims, *_all_pair_scores(probes, templates))
+    return Evaluation(templates, failures, probes, claims, *_all_pair_scores(probes, templates),
+                      served)
 
 
 def _all_pair_scores(probes: list[tuple[str, Path, Analysis]], templates: dict[str, Template]
@@ -253,10 +260,13 @@ def summarise(ev: Evaluation, analyzer: FaceAnalyzer, labels: dict[str, dict[str
     """The JSON report: served-policy rates, TAR at FAR, rank-1, slices, DET points."""
     genuine, impostor = ev.claims.rates(True), ev.claims.rates(False)
     outsiders = ev.claims.rates(False, outsiders=True)
-    t = analyzer.thresholds
+    t = ev.thresholds
     out: dict[str, Any] = {
         "model_version": analyzer.model_version,
-        "thresholds": {"accept": t.accept, "reject": t.reject, "replay": t.replay},
+        # Served among these people: accept raised from the version's where they are more
+        # alike than its calibration people (calibrated_accept).
+        "thresholds": {"accept": t.accept, "reject": t.reject, "replay": t.replay,
+                       "calibrated_accept": analyzer.thresholds.accept},
         "liveness": liveness,
         "people": len(ev.templates) + len(ev.enrollment_failures),
         "lookalike_pairs": sorted({tuple(sorted((p, s))) + (round(v, 4),)

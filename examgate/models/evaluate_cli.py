@@ -176,7 +176,8 @@ def evaluate(
         ev = run_evaluation(analyzer, photo_set, liveness=liveness,
                             max_impostor_claims=max_impostor_claims, seed=seed,
                             lookalike_margin=settings.checkin.lookalike_margin,
-                            cohort_check=settings.checkin.cohort_check, progress=tick)
+                            cohort_check=settings.checkin.cohort_check,
+                            cohort_threshold=settings.checkin.cohort_threshold, progress=tick)
     result = summarise(ev, analyzer, label_map, liveness=liveness)
     result.update(photos=str(photos), target_far=analyzer.thresholds.accept_far, note=NOTE)
     _print(result)

@@ -122,6 +122,9 @@ def test_the_registrars_report_checks_the_threshold_among_the_enrolled(
         assert report["model_version"] == version
         assert (check["students"], check["pairs"]) == (n, n * (n - 1) // 2)
         assert check["at_or_above"] >= 1 and check["threshold"] >= 0.3
+        # Counted at the threshold served among them: never below the calibrated one.
+        accept = report["accept_threshold"]
+        assert check["threshold"] == accept["served"] >= accept["calibrated"]
     finally:
         for twin in twins:
             store.delete_student(twin.student_id)

@@ -6,10 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from examgate.core import events
-from examgate.core.matching import Analysis, LivenessReading
+from examgate.core.matching import Analysis, LivenessModel, LivenessReading
 from examgate.core.policy import Thresholds
 from examgate.core.ports import Template
-from examgate.core.verify import LivenessModel
 
 
 def unit(v: np.ndarray) -> np.ndarray:

@@ -9,10 +9,10 @@ from examgate.adapters.objectstore import MemoryObjectStore
 from examgate.adapters.templates import MemoryTemplateStore
 from examgate.core import events
 from examgate.core.codec import EventCodec
-from examgate.core.matching import Analysis, LivenessReading
+from examgate.core.matching import Analysis, LivenessModel, LivenessReading
 from examgate.core.policy import Thresholds
 from examgate.core.ports import Template
-from examgate.core.verify import LivenessModel, Verifier
+from examgate.core.verify import Verifier
 
 T = Thresholds(accept=0.5, reject=0.3, replay=0.98)
 RNG = np.random.default_rng(1)

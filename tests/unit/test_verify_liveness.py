@@ -10,10 +10,10 @@ from examgate.adapters.objectstore import MemoryObjectStore
 from examgate.adapters.templates import MemoryTemplateStore
 from examgate.core import events
 from examgate.core.codec import EventCodec
-from examgate.core.matching import Analysis, LivenessReading
+from examgate.core.matching import Analysis, LivenessModel, LivenessReading
 from examgate.core.policy import Thresholds
 from examgate.core.ports import Template
-from examgate.core.verify import LivenessModel, Verifier
+from examgate.core.verify import Verifier
 
 RNG = np.random.default_rng(7)
 ALICE = (lambda v: (v / np.linalg.norm(v)).astype(np.float32))(RNG.normal(size=64))

@@ -7,10 +7,9 @@ import pytest
 from api_world import KIOSK, REGISTRAR
 from test_api_checkins import jpeg
 
-from examgate.core.matching import Analysis
+from examgate.core.matching import Analysis, LivenessModel
 from examgate.core.policy import Thresholds
 from examgate.core.ports import Template
-from examgate.core.verify import LivenessModel
 
 RNG = np.random.default_rng(5)
 

@@ -17,11 +17,11 @@ from examgate.core import events
 from examgate.core.codec import EventCodec
 from examgate.core.crypto import Sealer
 from examgate.core.enrollment import Enroller
-from examgate.core.matching import Analysis, LivenessReading
+from examgate.core.matching import Analysis, LivenessModel, LivenessReading
 from examgate.core.policy import Thresholds
 from examgate.core.ports import ObjectStoreError, TemplateStoreError
 from examgate.core.settings import Settings
-from examgate.core.verify import LivenessModel, Verifier
+from examgate.core.verify import Verifier
 from stream_processors.enroll import agents as enroll
 from stream_processors.runtime import Runtime
 from stream_processors.verify import agents as verify

@@ -16,10 +16,10 @@ from examgate.core import events
 from examgate.core.codec import EventCodec
 from examgate.core.crypto import Sealer
 from examgate.core.enrollment import Enroller
-from examgate.core.matching import Analysis, LivenessReading
+from examgate.core.matching import Analysis, LivenessModel, LivenessReading
 from examgate.core.policy import Thresholds
 from examgate.core.settings import Settings
-from examgate.core.verify import LivenessModel, Verifier
+from examgate.core.verify import Verifier
 from stream_processors.model_reload import ModelReloader
 from stream_processors.runtime import Runtime
 
