@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -43,6 +44,7 @@ from examgate.core.intervals import wilson_interval
 from examgate.core.policy import Thresholds
 from examgate.core.ports import Template, TemplateStore
 
+log = logging.getLogger("examgate.cohort")
 REREAD_AFTER_S = 30.0  # stores without a change counter: read the cohort again this often
 # Reading the cohort takes at most this share of a worker's time: while templates are
 # stored one after another (a re-embedding for a canary, a roster enrolled during an exam),
@@ -54,6 +56,7 @@ TAIL_MIN_STUDENTS = 40  # fewer: no tail measured, the version's threshold as ca
 # A larger cohort's tail is read from this many of its templates (a fixed draw): 2 million
 # pairs, ~0.1 s, rather than 50 million at 10,000 students.
 TAIL_SAMPLE = 2000
+TAIL_LOGGED_MOVE = 0.002  # the workers' log says so when a cohort's tail moves this much
 
 
 def tail_score(templates: np.ndarray, share: float = TAIL_SHARE,
@@ -258,6 +261,13 @@ class CohortCache:
             students = self._store.students(model_version)
             cohort = Cohort.of(model_version,
                                self._store.get_many(students, model_version).values())
-            _ = cohort.tail  # measured here, on the read's time, not on a check-in's
+            # The tail is measured here, on the read's time, not on a check-in's.
+            if held is None or (held.cohort.tail is None) != (cohort.tail is None) or abs(
+                    (held.cohort.tail or 0.0) - (cohort.tail or 0.0)) >= TAIL_LOGGED_MOVE:
+                log.info("model version %s: %d students enrolled; %s", model_version,
+                         len(cohort.students), "too few to measure their pair-score tail"
+                         if cohort.tail is None else f"1% of their template pairs score "
+                         f"above {cohort.tail:.4f} (the accept threshold is raised by how "
+                         "far that is above the calibration people's)")
             self._held[model_version] = _Held(cohort, generation, now, self._clock() - now)
             return cohort
