@@ -6,7 +6,9 @@ number of students enrolled; a check-in reads its student's template and those o
 to eight look-alikes. This measures, on the real Redis of the configured stack, for
 cohorts of each size: reading every template one ``GET`` at a time, all of them with
 :meth:`~examgate.core.ports.TemplateStore.get_many` (``MGET``), and one whole
-look-alike search; and, in process, decoding one template in the current format (an
+look-alike search, and a verify worker's read of the cohort after an enrollment (all of
+them, with their pair-score tail: :class:`~examgate.core.cohort.CohortCache`); and, in
+process, decoding one template in the current format (an
 Avro record) and in the npz of earlier releases.
 
 The templates are random unit vectors (one image each, 128-D like SFace) under a
@@ -32,6 +34,7 @@ from rich.table import Table
 from benchmarks.report import write_results
 from examgate.adapters.factory import template_store
 from examgate.core import lookalikes
+from examgate.core.cohort import CohortCache
 from examgate.core.ports import Template, TemplateStore
 from examgate.core.settings import load_settings
 
@@ -86,6 +89,9 @@ def measure_cohort(store: TemplateStore, n: int, repeat: int) -> dict[str, float
             "get_many_ms": _ms(lambda: store.get_many(students, version), repeat),
             # At a similarity no pair reaches: the search alone, no look-alike stored again.
             "lookalike_search_ms": _ms(lambda: lookalikes.link(store, newcomer, 2.0), repeat),
+            # What a verify worker does after an enrollment: the cohort read afresh, with its
+            # pair-score tail (the threshold among the enrolled).
+            "cohort_read_ms": _ms(lambda: CohortCache(store).get(version), repeat),
         }
     finally:
         for s in students:
@@ -106,11 +112,12 @@ def templates(
     rows = [measure_cohort(store, n, repeat) for n in sizes]
     decode = decode_costs()
     table = Table(title="templates in Redis (median ms)")
-    for col in ("students", "GET each", "get_many (MGET)", "look-alike search"):
+    for col in ("students", "GET each", "get_many (MGET)", "look-alike search",
+                "cohort read (worker)"):
         table.add_column(col, justify="right")
     for r in rows:
         table.add_row(f"{r['students']:,}", f"{r['get_loop_ms']:.0f}", f"{r['get_many_ms']:.0f}",
-                      f"{r['lookalike_search_ms']:.0f}")
+                      f"{r['lookalike_search_ms']:.0f}", f"{r['cohort_read_ms']:.0f}")
     console.print(table)
     console.print(f"decoding one template: {decode['avro_us']:.0f} us (Avro record, "
                   f"{decode['avro_bytes']:.0f} B), {decode['npz_us']:.0f} us (npz of earlier "
