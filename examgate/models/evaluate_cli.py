@@ -81,6 +81,11 @@ def _print(r: dict[str, Any]) -> None:
                           f"{_pct(s['far_at_accept'])} / {_pct(s['frr'])}",
                           _ci(s["far_at_accept_ci95"]), str(s["impostor_claims"]))
     Console().print(table)
+    t = r["thresholds"]
+    if t["accept"] > t["calibrated_accept"]:
+        Console().print(f"Judged at accept >= {t['accept']:.4f}, raised from the version's "
+                        f"{t['calibrated_accept']:.4f} among these people, as the gate would "
+                        "serve it (checkin.cohort_threshold).")
 
 
 def _det_png(r: dict[str, Any]) -> str | None:

@@ -136,6 +136,7 @@ def test_the_verifier_serves_the_raised_threshold_and_records_it():
 
 def test_an_offline_evaluation_judges_with_the_threshold_the_gate_would_serve(tmp_path):
     from examgate.models.evaluate import read_photo_set, run_evaluation, summarise
+    from examgate.models.evaluate_cli import write_report
 
     faces = _faces(45, alike=0.3, seed=2)
     between = (T.accept + thresholds_among(T, _cohort(faces)).accept) / 2
@@ -153,6 +154,9 @@ def test_an_offline_evaluation_judges_with_the_threshold_the_gate_would_serve(tm
     report = summarise(ev, analyzer, {}, liveness="assume-live")
     assert report["thresholds"]["accept"] == raised.accept
     assert report["thresholds"]["calibrated_accept"] == T.accept
+    report.update(photos=str(tmp_path), target_far=T.accept_far)
+    page = write_report(report, tmp_path / "report").read_text()
+    assert f"raised from the version's {T.accept:.4f}" in page
     calibrated = run_evaluation(analyzer, read_photo_set(tmp_path), cohort_check=False,
                                 cohort_threshold=False)
     assert calibrated.thresholds == T
