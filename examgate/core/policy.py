@@ -49,7 +49,7 @@ class Thresholds:
     replay: float = 0.97
     # The score above which 1 % of the pairs of calibration people's templates lie (one
     # template each): what an enrolled cohort's own tail is compared with to raise ``accept``
-    # for students more alike than those (examgate.core.cohort.served_thresholds). None: not
+    # for students more alike than those (examgate.core.cohort.thresholds_among). None: not
     # measured (versions registered before it), and never raised.
     cohort_tail: float | None = None
 

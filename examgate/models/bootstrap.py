@@ -150,9 +150,10 @@ def calibrate(settings: Settings) -> Calibration:
     log.info("calibration: %d genuine / %d impostor pairs; accept >= %.4f (TAR %.4f at FAR "
              "1e-4), reject < %.4f (TAR %.4f at FAR 1e-3)", accept.n_genuine, accept.n_impostor,
              accept.threshold, accept.tar, reject.threshold, reject.tar)
-    log.info("calibration: 1%% of the pairs of its people (one template each) score above "
-             "%.4f; a cohort of students above that raises the accept threshold as much",
-             fit.thresholds.cohort_tail)
+    if fit.thresholds.cohort_tail is not None:
+        log.info("calibration: 1%% of the pairs of its people (one template each) score above "
+                 "%.4f; a cohort of students above that raises the accept threshold as much",
+                 fit.thresholds.cohort_tail)
     return Calibration(fit.thresholds, fit.metrics,
                        tuple(sorted(calibration_identities(lfw_dir))), fit.spec())
 
