@@ -127,7 +127,7 @@ class ModelRegistry:
             if self.signer is not None:
                 (bundle / SIGNATURE_FILE).write_text(json.dumps(self.signer.sign(spec_bytes)))
             run.params({"detector": detector, "embedder": embedder})
-            run.metrics({f"threshold_{k}": float(v) for k, v in thresholds.as_record().items()})
+            run.metrics({f"threshold_{k}": float(v) for k, v in thresholds.as_spec().items()})
             run.metrics(metrics or {})
             run.artifact(bundle, ARTIFACT_DIR)
             run_id = run.run_id
