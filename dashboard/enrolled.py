@@ -26,7 +26,9 @@ def enrolled_panels(store: TemplateStore | None, decisions: Iterable[dict[str, A
         return [], "This console is not connected to the template store."
     thresholds: dict[str, dict[str, Any]] = {}
     for d in decisions:
-        if d.get("model_version"):
+        # The threshold a face was judged at (raised among the enrolled): a decision that
+        # failed closed before any match records the version's own.
+        if d.get("model_version") and d.get("similarity") is not None:
             thresholds.setdefault(str(d["model_version"]), d.get("thresholds") or {})
     if not thresholds:
         return [], "No decisions yet: the model versions deciding show here."

@@ -3,7 +3,9 @@
 Image A plays the enrolled photo and image B the check-in frame, so the verdict and
 its reason codes are exactly those of a check-in (quality gates, replay of the same
 photo, thresholds of the version), except that liveness, which needs a gate's burst,
-is reported and not judged: B is taken as live. Nothing is enrolled or stored.
+is reported and not judged: B is taken as live, and that the accept threshold is the
+version's as calibrated: neither photo is of an enrolled cohort, so nothing is raised for
+one (examgate.core.cohort.thresholds_among). Nothing is enrolled or stored.
 """
 
 from __future__ import annotations

@@ -67,9 +67,9 @@ def lookalike_report(settings: Settings, json_out: Path | None = None,
     templates = list(store.get_many(store.students(version), version).values())
     pairs = lookalikes.pairs_among(templates)
     cohort = Cohort.of(version, templates)
-    thresholds = served_thresholds(registry.load(version), settings)
-    raised = (thresholds_among(thresholds, cohort) if settings.checkin.cohort_threshold
-              else thresholds)
+    bundle = registry.load(version)
+    on = settings.checkin.cohort_threshold
+    raised = thresholds_among(served_thresholds(bundle, settings), cohort if on else None)
     rate = pair_rate(cohort, raised.accept, raised.accept_far)
     table = Table(title=f"look-alikes among enrolled students (model version {version}): "
                         "check-ins claimed as either go to a proctor when the face fits both")
@@ -80,16 +80,17 @@ def lookalike_report(settings: Settings, json_out: Path | None = None,
     console = Console()
     console.print(table if pairs else f"no look-alikes among the templates of version "
                                       f"{version}")
-    if settings.checkin.cohort_threshold:
-        console.print(rich.markup.escape(tail_in_words(thresholds, cohort)))
+    if on:
+        console.print(rich.markup.escape(tail_in_words(bundle.thresholds, raised, cohort)))
     console.print(rich.markup.escape(rate.in_words()), style="bold red" if rate.too_alike else None)
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps({"model_version": version, "pairs": [
             {"student": a, "resembles": b, "similarity": s} for a, b, s in pairs],
-            "accept_threshold": {"calibrated": thresholds.accept, "served": raised.accept,
-                                 "cohort_tail": cohort.tail,
-                                 "calibration_tail": thresholds.cohort_tail},
+            "accept_threshold": {"calibrated": bundle.thresholds.accept,
+                                 "floor": settings.checkin.accept_at_least,
+                                 "served": raised.accept, "cohort_tail": cohort.tail,
+                                 "calibration_tail": bundle.thresholds.cohort_tail},
             "threshold_check": {**dataclasses.asdict(rate), "rate": rate.rate,
                                 "ci95": rate.ci95, "too_alike": rate.too_alike}}, indent=2))
     return 0

@@ -43,14 +43,16 @@ SIZES = (40, 150, 500)
 DRAWS = 20
 
 
-def raised(served: Thresholds, reference: np.ndarray, templates: np.ndarray,
-           share: float) -> float:
-    """The accept threshold among ``templates`` when the tail is read at ``share``: the
-    served rule itself for its own share, the same arithmetic for another."""
+def raised(served: Thresholds, reference: tuple[np.ndarray, list[str]],
+           templates: np.ndarray, members: list[str], share: float) -> float:
+    """The accept threshold among ``templates`` (of ``members``) when the tail is read at
+    ``share``: the served rule itself for its own share, the same arithmetic for another."""
     if share == TAIL_SHARE:
-        calibrated = Thresholds(served.accept, served.reject, cohort_tail=tail_score(reference))
-        return thresholds_among(calibrated, Cohort("trial", (), templates)).accept
-    shift = (tail_score(templates, share) or 0.0) - (tail_score(reference, share) or 0.0)
+        calibrated = Thresholds(served.accept, served.reject,
+                                cohort_tail=tail_score(*reference))
+        return thresholds_among(calibrated, Cohort("trial", tuple(members), templates)).accept
+    shift = ((tail_score(templates, members, share) or 0.0)
+             - (tail_score(*reference, share) or 0.0))
     return max(served.accept, served.accept + shift)
 
 
@@ -69,7 +71,8 @@ def main() -> None:
     fitted = data.served_thresholds(genders)
     served = Thresholds(float(fitted["accept"]), float(fitted["reject"]))
     accept = served.accept
-    reference = mirrored[list(data.first_photos(data.cal).values())]
+    cal_first = data.first_photos(data.cal)
+    reference = (mirrored[list(cal_first.values())], list(cal_first))
     enrolled = data.first_photos(held)
     gender = {p: genders.get(names[i], "") for p, i in enrolled.items()}
     probes: dict[str, list[int]] = {}
@@ -78,8 +81,8 @@ def main() -> None:
             probes.setdefault(person_of(names[i]), []).append(i)
     rng = np.random.default_rng(args.seed)
     rows: list[dict[str, Any]] = []
-    print(f"served accept threshold {accept:.4f}; reference: {len(reference):,} calibration "
-          f"people, 1% of their pairs above {tail_score(reference):.4f}")
+    print(f"served accept threshold {accept:.4f}; reference: {len(cal_first):,} calibration "
+          f"people, 1% of their pairs above {tail_score(*reference):.4f}")
     for group in ("female", "male", "all"):
         pool = sorted(p for p in enrolled if group == "all" or gender[p] == group)
         for size in SIZES:
@@ -92,8 +95,8 @@ def main() -> None:
                 own = np.zeros_like(scores, dtype=bool)
                 own[np.arange(len(claims)), [k for k, _ in claims]] = True
                 draw: dict[str, Any] = {"threshold": {"served": accept}}
-                draw["threshold"].update({str(t): raised(served, reference, templates, t)
-                                          for t in TAILS})
+                draw["threshold"].update({str(t): raised(served, reference, templates,
+                                                         members, t) for t in TAILS})
                 draw["far"] = {k: float((scores[~own] >= t).mean())
                                for k, t in draw["threshold"].items()}
                 draw["tar"] = {k: float((scores[own] >= t).mean())

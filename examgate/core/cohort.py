@@ -20,11 +20,14 @@ by one kind of camera, can be more alike, and then its false-accept rate is high
 them. So the served accept threshold is raised by how far the cohort's own upper tail of
 template-pair scores lies above the calibration people's (:func:`thresholds_among`; never
 lowered). The tail is the score above which 1 % of the pairs lie: measurable from 40
-students (780 pairs), where the false-accept point itself would need 142. Measured on
-held-out LFW cohorts of one gender (``benchmarks/trials/tail_shift.py``, 20 draws a size):
-women, whose FAR this model misses, 1.5-1.9e-4 at the calibrated threshold, 6.6-9.7e-5
-raised (accept 0.459 -> 0.483-0.486, genuine accepts 0.2-1.3 points fewer); men's and mixed
-cohorts' thresholds move by 0.001-0.006.
+students (780 pairs), where the false-accept point itself would need 142. It is read from
+each student's first enrollment photo alone, as the calibration people's is from one photo
+each: a template averaged over several photos scores higher against everyone, which says
+how many photos were taken, not how alike the students are. Measured on held-out LFW
+cohorts of one gender (``benchmarks/trials/tail_shift.py``, 20 draws a size): women, whose
+FAR this model misses, 1.5-1.9e-4 at the calibrated threshold, 6.6-9.7e-5 raised (accept
+0.459 -> 0.483-0.486, genuine accepts 0.2-1.2 points fewer); men's and mixed cohorts'
+thresholds move by at most 0.006.
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+import zlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,21 +57,27 @@ REREAD_AFTER_S = 30.0  # stores without a change counter: read the cohort again 
 READ_SHARE = 0.1
 TAIL_SHARE = 0.01  # the share of template pairs above a cohort's tail score
 TAIL_MIN_STUDENTS = 40  # fewer: no tail measured, the version's threshold as calibrated
-# A larger cohort's tail is read from this many of its templates (a fixed draw): 2 million
-# pairs, ~0.1 s, rather than 50 million at 10,000 students.
+# A larger cohort's tail is read from this many of its templates: 2 million pairs, ~0.1 s,
+# rather than 50 million at 10,000 students. Chosen by a hash of each student's id, so an
+# enrollment changes the draw by one student at most, not all of it.
 TAIL_SAMPLE = 2000
 TAIL_LOGGED_MOVE = 0.002  # the workers' log says so when a cohort's tail moves this much
 
 
-def tail_score(templates: np.ndarray, share: float = TAIL_SHARE,
+def tail_score(templates: np.ndarray, keys: Sequence[str], share: float = TAIL_SHARE,
                sample: int = TAIL_SAMPLE) -> float | None:
     """The score above which ``share`` of the pairs of different rows of ``templates``
-    (unit vectors) lie; None for fewer than :data:`TAIL_MIN_STUDENTS` rows."""
+    (unit vectors; ``keys``: whose each row is) lie; None for fewer than
+    :data:`TAIL_MIN_STUDENTS` rows. Above ``sample`` rows, the ``sample`` whose keys hash
+    lowest."""
     rows = np.asarray(templates, np.float32)
+    if len(rows) != len(keys):
+        raise ValueError(f"{len(keys)} keys for {len(rows)} templates")
     if len(rows) < TAIL_MIN_STUDENTS:
         return None
     if len(rows) > sample:
-        rows = rows[np.sort(np.random.default_rng(0).choice(len(rows), sample, replace=False))]
+        hashes = np.array([zlib.crc32(k.encode()) for k in keys], np.uint64)
+        rows = rows[np.sort(np.argsort(hashes, kind="stable")[:sample])]
     scores = (rows @ rows.T)[np.triu_indices(len(rows), 1)]
     return float(np.quantile(scores, 1.0 - share))
 
@@ -79,21 +89,31 @@ class Cohort:
     model_version: str
     students: tuple[str, ...]
     embeddings: np.ndarray
+    # Each student's first enrollment photo alone, as a one-photo template: what the tail is
+    # read from (None: the templates themselves, as when each has one photo).
+    first_photos: np.ndarray | None = None
 
     @classmethod
     def of(cls, model_version: str, templates: Iterable[Template]) -> Cohort:
         """The cohort of ``templates`` of ``model_version`` (others are left out: embeddings of
         different versions are never compared)."""
         kept = [t for t in templates if t.model_version == model_version]
-        matrix = (np.stack([t.embedding for t in kept]).astype(np.float32) if kept
-                  else np.zeros((0, 0), np.float32))
-        return cls(model_version, tuple(t.student_id for t in kept), matrix)
+        if not kept:
+            return cls(model_version, (), np.zeros((0, 0), np.float32))
+        firsts = [t.image_embeddings[0] if len(t.image_embeddings) else t.embedding
+                  for t in kept]
+        return cls(model_version, tuple(t.student_id for t in kept),
+                   np.stack([t.embedding for t in kept]).astype(np.float32),
+                   np.stack(firsts).astype(np.float32))
 
     def without(self, student_id: str) -> Cohort:
         """The same cohort as if ``student_id`` were not enrolled."""
         keep = [i for i, s in enumerate(self.students) if s != student_id]
+        if not keep:
+            return Cohort(self.model_version, (), np.zeros((0, 0), np.float32))
         return Cohort(self.model_version, tuple(self.students[i] for i in keep),
-                      self.embeddings[keep] if keep else np.zeros((0, 0), np.float32))
+                      self.embeddings[keep],
+                      None if self.first_photos is None else self.first_photos[keep])
 
     def best_other(self, probe: np.ndarray, claimed: str) -> tuple[str, float] | None:
         """The enrolled student other than ``claimed`` whose template fits ``probe`` best,
@@ -108,8 +128,9 @@ class Cohort:
 
     @functools.cached_property
     def tail(self) -> float | None:
-        """:func:`tail_score` of the templates (None: too few students)."""
-        return tail_score(self.embeddings)
+        """:func:`tail_score` of the students' first photos (None: too few students)."""
+        photos = self.embeddings if self.first_photos is None else self.first_photos
+        return tail_score(photos, self.students)
 
 
 def thresholds_among(thresholds: Thresholds, cohort: Cohort | None) -> Thresholds:
@@ -125,22 +146,24 @@ def thresholds_among(thresholds: Thresholds, cohort: Cohort | None) -> Threshold
         thresholds.accept + tail - thresholds.cohort_tail, ceiling))
 
 
-def tail_in_words(thresholds: Thresholds, cohort: Cohort) -> str:
-    """What :func:`thresholds_among` serves among ``cohort`` and why, for the registrar."""
-    served = thresholds_among(thresholds, cohort)
-    if thresholds.cohort_tail is None:
-        return (f"Accept threshold {thresholds.accept:.4f} as calibrated: model version "
-                f"{cohort.model_version} was registered before the calibration people's "
-                "pair scores were kept, so it cannot be raised for these students.")
+def tail_in_words(calibrated: Thresholds, served: Thresholds, cohort: Cohort) -> str:
+    """Why ``served`` (:func:`thresholds_among` ``cohort``) is what it is, against the
+    version's ``calibrated`` thresholds, for the registrar."""
+    accept = f"Accept threshold {served.accept:.4f} among these students"
+    if calibrated.cohort_tail is None:
+        return (f"{accept}: model version {cohort.model_version} was registered before the "
+                "calibration people's pair scores were kept, so nothing is added for them.")
     if cohort.tail is None:
-        return (f"Accept threshold {thresholds.accept:.4f} as calibrated: under "
-                f"{TAIL_MIN_STUDENTS} students enrolled, too few to compare their pair scores.")
-    words = (f"1% of the pairs of enrolled students score above {cohort.tail:.4f}; of the "
-             f"calibration people's, above {thresholds.cohort_tail:.4f}")
-    if served.accept == thresholds.accept:
-        return f"Accept threshold {thresholds.accept:.4f} as calibrated: {words}."
-    return (f"Accept threshold raised from {thresholds.accept:.4f} to {served.accept:.4f} "
-            f"among these students, who are more alike than the calibration people: {words}.")
+        return (f"{accept}: under {TAIL_MIN_STUDENTS} students enrolled, too few to compare "
+                "their pair scores with the calibration people's.")
+    shift = cohort.tail - calibrated.cohort_tail
+    words = (f"1% of the pairs of their first photos score above {cohort.tail:.4f}; of the "
+             f"calibration people's, above {calibrated.cohort_tail:.4f}")
+    if shift <= 0:
+        return f"{accept}: {words}, so nothing is added for them."
+    return (f"{accept}: the version's {calibrated.accept:.4f} + {shift:.4f} (or "
+            f"checkin.accept_at_least where higher), for students more alike than the "
+            f"calibration people: {words}.")
 
 
 @dataclass(frozen=True)
@@ -236,10 +259,11 @@ class CohortCache:
     a store without one, after :data:`REREAD_AFTER_S`. Store errors are raised
     (``TemplateStoreError``): the caller fails closed, as for any template it cannot read."""
 
-    def __init__(self, store: TemplateStore, clock: Callable[[], float] = time.monotonic
-                 ) -> None:
+    def __init__(self, store: TemplateStore, clock: Callable[[], float] = time.monotonic,
+                 measure_tail: bool = True) -> None:
         self._store = store
         self._clock = clock
+        self._measure_tail = measure_tail  # for the threshold among the enrolled
         self._held: dict[str, _Held] = {}
         self._lock = threading.Lock()
 
@@ -261,13 +285,21 @@ class CohortCache:
             students = self._store.students(model_version)
             cohort = Cohort.of(model_version,
                                self._store.get_many(students, model_version).values())
-            # The tail is measured here, on the read's time, not on a check-in's.
-            if held is None or (held.cohort.tail is None) != (cohort.tail is None) or abs(
-                    (held.cohort.tail or 0.0) - (cohort.tail or 0.0)) >= TAIL_LOGGED_MOVE:
-                log.info("model version %s: %d students enrolled; %s", model_version,
-                         len(cohort.students), "too few to measure their pair-score tail"
-                         if cohort.tail is None else f"1% of their template pairs score "
-                         f"above {cohort.tail:.4f} (the accept threshold is raised by how "
-                         "far that is above the calibration people's)")
+            if self._measure_tail:
+                # Once a read (the first check-in after an enrollment pays it), not per
+                # check-in, and under the lock: parallel check-ins wait for it.
+                self._log_tail(held, cohort.tail, cohort)
             self._held[model_version] = _Held(cohort, generation, now, self._clock() - now)
             return cohort
+
+    @staticmethod
+    def _log_tail(held: _Held | None, tail: float | None, cohort: Cohort) -> None:
+        before = None if held is None else held.cohort.tail
+        if held is not None and (before is None) == (tail is None) and abs(
+                (before or 0.0) - (tail or 0.0)) < TAIL_LOGGED_MOVE:
+            return
+        log.info("model version %s: %d students enrolled; %s", cohort.model_version,
+                 len(cohort.students), "too few to measure their pair-score tail"
+                 if tail is None else f"1% of the pairs of their first photos score above "
+                 f"{tail:.4f} (the accept threshold is raised by how far that is above the "
+                 "calibration people's)")

@@ -139,7 +139,8 @@ class Verifier:
         self.lookalike_margin = lookalike_margin
         # The enrolled cohort, to hold ACCEPTs against and to raise the accept threshold by.
         self.cohort_check, self.cohort_threshold = cohort_check, cohort_threshold
-        self.cohorts = CohortCache(templates) if cohort_check or cohort_threshold else None
+        self.cohorts = (CohortCache(templates, measure_tail=cohort_threshold)
+                        if cohort_check or cohort_threshold else None)
         self.events_seen = events_seen
         self.event_memory_s = event_memory_s
         # (exam id, gate id) -> why that gate may not check in for that exam, or None.
@@ -265,8 +266,7 @@ class Verifier:
             stage_ms["template_fetch"] = (self._clock() - t0) * 1000
         t1 = self._clock()
         try:
-            if self.cohort_threshold:
-                thresholds = thresholds_among(thresholds, cohort)
+            thresholds = thresholds_among(thresholds, cohort if self.cohort_threshold else None)
             return (*judge(analysis, template, thresholds, liveness, rivals,
                            self.lookalike_margin, cohort if self.cohort_check else None),
                     thresholds)

@@ -139,11 +139,16 @@ def served_thresholds(bundle: ModelBundle, settings: Settings) -> Thresholds:
     """The version's thresholds, its accept threshold raised to ``checkin.accept_at_least``
     where this deployment sets one above it (never lowered)."""
     floor = settings.checkin.accept_at_least
-    if floor is None or floor <= bundle.thresholds.accept:
-        return bundle.thresholds
+    t = bundle.thresholds
+    if floor is None or floor <= t.accept:
+        return t
     log.warning("model version %s: accept threshold raised from %.4f to %.4f "
-                "(checkin.accept_at_least)", bundle.version, bundle.thresholds.accept, floor)
-    return dataclasses.replace(bundle.thresholds, accept=floor)
+                "(checkin.accept_at_least)", bundle.version, t.accept, floor)
+    # The floor and the raise among the enrolled are two estimates of one threshold: served
+    # is the higher (the version's + the cohort's shift, or the floor), not their sum.
+    # Moving the calibration tail up as far as the floor moved accept does exactly that.
+    tail = None if t.cohort_tail is None else min(1.0, t.cohort_tail + floor - t.accept)
+    return dataclasses.replace(t, accept=floor, cohort_tail=tail)
 
 
 def liveness_from_bundle(bundle: ModelBundle, settings: Settings

@@ -255,18 +255,20 @@ def calibrate_thresholds(identities: Sequence[str] | np.ndarray, embeddings: np.
     extra = {} if replay is None else {"replay": replay}
     thresholds = Thresholds(accept=served, reject=min(reject.threshold, served),
                             accept_far=accept_far, reject_far=reject_far,
-                            cohort_tail=tail_score(one_template_each(identities, embeddings,
-                                                                     templates)), **extra)
+                            cohort_tail=tail_score(*one_template_each(identities, embeddings,
+                                                                      templates)), **extra)
     return ThresholdFit(thresholds, accept, reject, by_slice, skipped)
 
 
 def one_template_each(identities: Sequence[str] | np.ndarray, embeddings: np.ndarray,
-                      templates: np.ndarray | None = None) -> np.ndarray:
-    """Each identity's first image, as a template (``templates`` where given): the
-    calibration people as an enrolled cohort, whose pair tail a real one's is compared with
-    (:func:`examgate.core.cohort.thresholds_among`)."""
-    _, first = np.unique(np.asarray(identities), return_index=True)
-    return np.asarray(embeddings if templates is None else templates)[np.sort(first)]
+                      templates: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
+    """Each identity's first image as a template (``templates`` where given), and whose it
+    is: the calibration people as an enrolled cohort of one photo each, whose pair tail a
+    real one's is compared with (:func:`examgate.core.cohort.thresholds_among`)."""
+    people = np.asarray(identities)
+    first = np.sort(np.unique(people, return_index=True)[1])
+    rows = np.asarray(embeddings if templates is None else templates)[first]
+    return rows, [str(p) for p in people[first]]
 
 
 def slice_pair_scores(identities: Sequence[str] | np.ndarray, embeddings: np.ndarray,

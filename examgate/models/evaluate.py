@@ -218,8 +218,7 @@ def run_evaluation(analyzer: FaceAnalyzer, photos: PhotoSet, *, liveness: str = 
     rivals = {p: {s: templates[s] for s, _ in t.lookalikes} for p, t in templates.items()}
     cohort = (Cohort.of(analyzer.model_version, templates.values())
               if cohort_check or cohort_threshold else None)
-    served = (thresholds_among(analyzer.thresholds, cohort) if cohort_threshold
-              else analyzer.thresholds)
+    served = thresholds_among(analyzer.thresholds, cohort if cohort_threshold else None)
     cohort = cohort if cohort_check else None
     claims = Claims()
     for k, (i, claimed) in enumerate(pairs):
@@ -263,8 +262,9 @@ def summarise(ev: Evaluation, analyzer: FaceAnalyzer, labels: dict[str, dict[str
     t = ev.thresholds
     out: dict[str, Any] = {
         "model_version": analyzer.model_version,
-        # Served among these people: accept raised from the version's where they are more
-        # alike than its calibration people (calibrated_accept).
+        # Served among these people: accept raised from the version's (calibrated_accept; or
+        # checkin.accept_at_least where set higher) where they are more alike than its
+        # calibration people.
         "thresholds": {"accept": t.accept, "reject": t.reject, "replay": t.replay,
                        "calibrated_accept": analyzer.thresholds.accept},
         "liveness": liveness,

@@ -4,16 +4,29 @@ the calibration people's, never lowered, and recorded in each decision."""
 from __future__ import annotations
 
 import dataclasses
+import logging
+import zlib
 
 import numpy as np
 import pytest
 from face_stubs import FrameAnalyzer, checkin, mix, template, unit
 
 from examgate.adapters.objectstore import MemoryObjectStore
+from examgate.adapters.registry import ModelBundle
 from examgate.adapters.templates import MemoryTemplateStore
-from examgate.core.cohort import TAIL_MIN_STUDENTS, Cohort, tail_score, thresholds_among
+from examgate.core.cohort import (
+    TAIL_MIN_STUDENTS,
+    Cohort,
+    CohortCache,
+    tail_in_words,
+    tail_score,
+    thresholds_among,
+)
 from examgate.core.policy import Thresholds
+from examgate.core.ports import Template
+from examgate.core.settings import Settings
 from examgate.core.verify import Verifier
+from examgate.models.analyzer import served_thresholds
 from examgate.models.calibration import calibrate_thresholds, one_template_each
 
 RNG = np.random.default_rng(5)
@@ -36,31 +49,50 @@ def _seen_at(face: np.ndarray, similarity: float) -> np.ndarray:
     return unit(similarity * face + np.sqrt(1 - similarity ** 2) * other)
 
 
+def _keys(n: int, prefix: str = "s") -> list[str]:
+    return [f"{prefix}{i}" for i in range(n)]
+
+
+def _tail(faces: np.ndarray) -> float | None:
+    return tail_score(faces, _keys(len(faces)))
+
+
 def _pairs(rows: np.ndarray) -> np.ndarray:
     return (rows @ rows.T)[np.triu_indices(len(rows), 1)]
 
 
-CALIBRATION_TAIL = tail_score(_faces(300, seed=1))
+CALIBRATION_TAIL = _tail(_faces(300, seed=1))
 T = Thresholds(accept=0.5, reject=0.3, replay=0.98, cohort_tail=CALIBRATION_TAIL)
 
 
 def _cohort(faces: np.ndarray) -> Cohort:
-    return Cohort("1", tuple(f"s{i}" for i in range(len(faces))), faces)
+    return Cohort("1", tuple(_keys(len(faces))), faces)
 
 
 def test_the_tail_is_the_score_above_which_one_pair_in_a_hundred_lies():
     faces = _faces(120)
-    assert tail_score(faces) == pytest.approx(float(np.quantile(_pairs(faces), 0.99)))
-    assert np.mean(_pairs(faces) > tail_score(faces)) == pytest.approx(0.01, abs=1e-3)
-    assert tail_score(faces[:TAIL_MIN_STUDENTS - 1]) is None  # too few pairs to say
-    assert tail_score(faces[:TAIL_MIN_STUDENTS]) is not None
-    # A large cohort is read from a fixed draw of its templates: the same every time, and
-    # close to the tail of all of them.
-    many = _faces(900)
-    drawn = tail_score(many, sample=300)
-    assert drawn == tail_score(many, sample=300)
-    assert drawn == pytest.approx(tail_score(many), abs=0.01)
-    assert drawn != tail_score(many)
+    assert _tail(faces) == pytest.approx(float(np.quantile(_pairs(faces), 0.99)))
+    assert np.mean(_pairs(faces) > _tail(faces)) == pytest.approx(0.01, abs=1e-3)
+    assert _tail(faces[:TAIL_MIN_STUDENTS - 1]) is None  # too few pairs to say
+    assert _tail(faces[:TAIL_MIN_STUDENTS]) is not None
+    with pytest.raises(ValueError, match="keys"):
+        tail_score(faces, _keys(3))
+
+
+def test_a_large_cohort_is_read_from_a_draw_that_one_enrollment_barely_changes():
+    many, keys = _faces(901), _keys(901)
+    drawn = tail_score(many[:900], keys[:900], sample=300)
+    assert drawn == pytest.approx(_tail(many[:900]), abs=0.01)  # close to all of them
+    assert drawn != _tail(many[:900])
+    # The 901st student hashes outside the 300 drawn (or replaces one of them): the tail
+    # stays put or moves by one student's pairs, not a whole new draw's.
+    hashes = sorted(zlib.crc32(k.encode()) for k in keys[:900])
+    newcomer = zlib.crc32(keys[900].encode())
+    after = tail_score(many, keys, sample=300)
+    if newcomer > hashes[299]:
+        assert after == drawn
+    else:
+        assert after == pytest.approx(drawn, abs=0.005)
 
 
 def test_an_alike_cohort_raises_the_accept_threshold_by_how_far_its_tail_moved():
@@ -80,7 +112,7 @@ def test_nothing_lowers_the_threshold_or_moves_it_without_both_tails(case: str):
               "old version": _cohort(_faces(60, alike=0.3, seed=2))}[case]
     thresholds = {"old version": dataclasses.replace(T, cohort_tail=None),
                   # calibrated on people more alike than these students
-                  "unalike": dataclasses.replace(T, cohort_tail=tail_score(_faces(60, 0.3, 7)))
+                  "unalike": dataclasses.replace(T, cohort_tail=_tail(_faces(60, 0.3, 7)))
                   }.get(case, T)
     assert thresholds_among(thresholds, cohort) == thresholds
 
@@ -96,9 +128,10 @@ def test_calibration_measures_the_tail_of_one_template_per_person():
     faces = np.repeat(_faces(80, seed=6), 2, axis=0)
     faces[1::2] = [mix(f, unit(RNG.normal(size=DIM)), 0.8) for f in faces[1::2]]
     templates = np.stack([mix(f, unit(RNG.normal(size=DIM)), 0.9) for f in faces])
-    assert one_template_each(people, faces).tolist() == faces[0::2].tolist()
+    rows, whose = one_template_each(people, faces)
+    assert rows.tolist() == faces[0::2].tolist() and whose == people[0::2]
     fit = calibrate_thresholds(people, faces, templates=templates)
-    assert fit.thresholds.cohort_tail == tail_score(templates[0::2])
+    assert fit.thresholds.cohort_tail == tail_score(templates[0::2], people[0::2])
     assert calibrate_thresholds(people[:20], faces[:20]).thresholds.cohort_tail is None
 
 
@@ -162,3 +195,60 @@ def test_an_offline_evaluation_judges_with_the_threshold_the_gate_would_serve(tm
     assert calibrated.thresholds == T
     assert calibrated.claims.rates(True)["accept_rate"] == 1.0
     assert ev.claims.rates(True)["review_rate"] == 1.0  # a proctor looks instead
+
+
+def test_students_enrolled_with_several_photos_are_compared_by_their_first_photo():
+    """An averaged template scores higher against everyone: that says how many photos were
+    taken, not how alike the students are. The calibration people had one each."""
+    faces = _faces(60, seed=8)
+    seconds = np.stack([mix(f, unit(RNG.normal(size=DIM)), 0.6) for f in faces])
+    one = Cohort.of("1", [Template.from_embeddings(k, "1", f[None]) for k, f in
+                          zip(_keys(60), faces, strict=True)])
+    two = Cohort.of("1", [Template.from_embeddings(k, "1", np.stack([f, g])) for k, f, g in
+                          zip(_keys(60), faces, seconds, strict=True)])
+    assert not np.allclose(two.embeddings, one.embeddings)  # the templates are averaged
+    assert two.tail == one.tail == _tail(faces)
+    assert two.without("s0").tail == _tail(faces[1:])
+
+
+def test_the_registrar_is_told_why_the_threshold_is_what_it_is():
+    alike = _cohort(_faces(60, alike=0.3, seed=2))
+    raised = thresholds_among(T, alike)
+    words = tail_in_words(T, raised, alike)
+    assert f"{raised.accept:.4f}" in words and f"{T.accept:.4f} +" in words
+    assert f"{alike.tail:.4f}" in words and f"{CALIBRATION_TAIL:.4f}" in words
+    unalike = dataclasses.replace(T, cohort_tail=0.99)
+    assert "nothing is added" in tail_in_words(unalike, unalike, alike)
+    old = dataclasses.replace(T, cohort_tail=None)
+    assert "registered before" in tail_in_words(old, old, alike)
+    few = _cohort(_faces(TAIL_MIN_STUDENTS - 1, alike=0.3, seed=2))
+    assert f"under {TAIL_MIN_STUDENTS} students" in tail_in_words(T, T, few)
+
+
+def test_a_configured_floor_and_the_raise_serve_the_higher_not_their_sum():
+    alike = _cohort(_faces(60, alike=0.3, seed=2))
+    shift = alike.tail - CALIBRATION_TAIL
+    bundle = ModelBundle("m", "1", "yunet", "sface", {}, T)
+
+    def served(floor: float | None) -> float:
+        settings = Settings().model_copy(update={"checkin": Settings().checkin.model_copy(
+            update={"accept_at_least": floor})})
+        return thresholds_among(served_thresholds(bundle, settings), alike).accept
+
+    assert served(None) == pytest.approx(T.accept + shift)
+    assert served(T.accept + shift / 2) == pytest.approx(T.accept + shift)  # the raise
+    assert served(T.accept + 2 * shift) == pytest.approx(T.accept + 2 * shift)  # the floor
+
+
+def test_a_worker_measures_and_logs_the_tail_only_when_it_raises_by_it(caplog, monkeypatch):
+    store = MemoryTemplateStore()
+    for i, face in enumerate(_faces(45, seed=9)):
+        store.put(template(f"s{i}", face, RNG))
+    # MLflow's migrations (an earlier test) configure logging with disable_existing_loggers.
+    monkeypatch.setattr(logging.getLogger("examgate.cohort"), "disabled", False)
+    with caplog.at_level(logging.INFO, logger="examgate.cohort"):
+        measured = CohortCache(store).get("1")
+        skipped = CohortCache(store, measure_tail=False).get("1")
+    assert "tail" in measured.__dict__ and "tail" not in skipped.__dict__
+    assert len(caplog.records) == 1 and "45 students enrolled" in caplog.records[0].message
+    assert f"{measured.tail:.4f}" in caplog.records[0].message

@@ -109,3 +109,18 @@ def test_the_threshold_check_uses_the_threshold_the_version_decided_with(
     page = login("ada").get("/admin").text
     assert "more alike than the people the threshold was calibrated on" in page
     assert 'class="flash error"' in page
+
+
+def test_the_check_uses_a_threshold_a_face_was_judged_at_not_a_fail_closed_one(
+        login: Callable[[str], TestClient], ports: ConsolePorts,
+        make_decision: Callable[..., dict[str, Any]]) -> None:
+    """Workers raise the accept threshold among the enrolled and record it; a decision that
+    failed closed before any match (no similarity) records the version's own threshold."""
+    judged = make_decision("ACCEPT", similarity=0.7)
+    judged["thresholds"] = dict(judged["thresholds"], accept=0.5437)
+    failed = make_decision(reason="TEMPLATE_UNAVAILABLE", similarity=None)
+    client = login("ada")
+    for d in (judged, failed):  # the failed one is the newest
+        ports.source.push(DECISIONS, "Decision", d)
+    page = client.get("/admin").text
+    assert "0.5437" in page and "0.5200" not in page
