@@ -19,6 +19,7 @@ numbers are printed and written, nothing is asserted.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import platform
 import time
 import uuid
@@ -107,6 +108,8 @@ def templates(
 ) -> None:
     """Reading templates as the cohort grows: GET loop vs MGET, a look-alike search, decoding."""
     sizes = [int(x) for x in students.split(",") if x.strip()]
+    # Every timed read is a fresh worker's first: its "tail measured" line each time is noise.
+    logging.getLogger("examgate.cohort").setLevel(logging.WARNING)
     settings = load_settings(config)
     store = template_store(settings)
     rows = [measure_cohort(store, n, repeat) for n in sizes]

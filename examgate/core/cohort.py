@@ -25,8 +25,8 @@ each student's first enrollment photo alone, as the calibration people's is from
 each: a template averaged over several photos scores higher against everyone, which says
 how many photos were taken, not how alike the students are. Measured on held-out LFW
 cohorts of one gender (``benchmarks/trials/tail_shift.py``, 20 draws a size): women, whose
-FAR this model misses, 1.5-1.9e-4 at the calibrated threshold, 6.6-9.7e-5 raised (accept
-0.459 -> 0.483-0.486, genuine accepts 0.2-1.2 points fewer); men's and mixed cohorts'
+FAR this model misses, 1.5-1.9e-4 at the calibrated threshold, 6.5-9.7e-5 raised (accept
+0.459 -> 0.484-0.487, genuine accepts 0.2-1.3 points fewer); men's and mixed cohorts'
 thresholds move by at most 0.006.
 """
 
