@@ -36,6 +36,7 @@ from benchmarks.lfw import read_heldout
 from examgate.core.cohort import TAIL_SHARE, Cohort, tail_score, thresholds_among
 from examgate.core.policy import Thresholds
 from examgate.core.settings import load_settings
+from examgate.models.calibration import one_template_each
 from examgate.models.lfw import person_of, read_genders
 
 TAILS = (TAIL_SHARE, 0.003)  # the pair-score tails compared (share of pairs above)
@@ -71,8 +72,9 @@ def main() -> None:
     fitted = data.served_thresholds(genders)
     served = Thresholds(float(fitted["accept"]), float(fitted["reject"]))
     accept = served.accept
-    cal_first = data.first_photos(data.cal)
-    reference = (mirrored[list(cal_first.values())], list(cal_first))
+    # The calibration people as bootstrap keeps them for the version (one template each).
+    reference = one_template_each([person_of(names[i]) for i in data.cal], plain[data.cal],
+                                  mirrored[data.cal])
     enrolled = data.first_photos(held)
     gender = {p: genders.get(names[i], "") for p, i in enrolled.items()}
     probes: dict[str, list[int]] = {}
@@ -81,7 +83,7 @@ def main() -> None:
             probes.setdefault(person_of(names[i]), []).append(i)
     rng = np.random.default_rng(args.seed)
     rows: list[dict[str, Any]] = []
-    print(f"served accept threshold {accept:.4f}; reference: {len(cal_first):,} calibration "
+    print(f"served accept threshold {accept:.4f}; reference: {len(reference[1]):,} calibration "
           f"people, 1% of their pairs above {tail_score(*reference):.4f}")
     for group in ("female", "male", "all"):
         pool = sorted(p for p in enrolled if group == "all" or gender[p] == group)
