@@ -46,13 +46,28 @@ def _array(data: bytes, dtype: str, shape: Iterable[int]) -> np.ndarray:
     return np.frombuffer(data, dtype=dtype).reshape(tuple(shape)).copy()
 
 
+def _mean_of(images: np.ndarray, stored: np.ndarray) -> np.ndarray:
+    """A stored template's embedding as :meth:`Template.from_embeddings` makes it now: the
+    mean of its image embeddings (releases before stored it re-normalised), or the stored
+    one when it kept no image embeddings of that width."""
+    if images.ndim != 2 or not len(images) or images.shape[1] != stored.shape[-1]:
+        return stored
+    with np.errstate(invalid="ignore", over="ignore"):  # damaged bytes: NaN, judged later
+        return np.asarray(images.mean(axis=0), np.float32)
+
+
 @dataclass(frozen=True)
 class Template:
     """A student's reference: the mean embedding plus per-image data for replay checks."""
 
     student_id: str
     model_version: str
-    embedding: np.ndarray  # (D,) float32, L2-normalised mean of the image embeddings
+    # (D,) float32: the mean of the L2-normalised image embeddings, not re-normalised, so a
+    # probe's similarity to it is the mean of its similarities to the photos. Thresholds
+    # are calibrated on one photo a person; re-normalising an average of several raises an
+    # impostor's score too (held-out LFW, three photos: FAR at the accept threshold 2.1x
+    # one photo's), the mean of the scores does not (0.25x).
+    embedding: np.ndarray
     image_embeddings: np.ndarray  # (N, D) float32
     thumbnails: np.ndarray = field(  # (N, 32, 32) uint8 aligned-face thumbnails
         default_factory=lambda: np.zeros((0, 32, 32), np.uint8))
@@ -63,10 +78,11 @@ class Template:
     @classmethod
     def from_embeddings(cls, student_id: str, model_version: str, embeddings: np.ndarray,
                         thumbnails: np.ndarray | None = None) -> Template:
-        """Average L2-normalised image embeddings into one template."""
+        """One template from image embeddings: each L2-normalised, then their mean (see
+        ``embedding``)."""
         emb = np.asarray(embeddings, np.float32).reshape(len(embeddings), -1)
+        emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
         mean = emb.mean(axis=0)
-        mean /= max(float(np.linalg.norm(mean)), 1e-12)
         thumbs = (np.zeros((0, 32, 32), np.uint8) if thumbnails is None
                   else np.asarray(thumbnails, np.uint8))
         return cls(student_id, model_version, mean.astype(np.float32), emb, thumbs)
@@ -102,9 +118,9 @@ class Template:
             if not isinstance(r, dict):
                 raise ValueError("template record unreadable")
             try:
+                images = _array(r["image_embeddings"], "<f4", r["image_embeddings_shape"])
                 return cls(r["student_id"], r["model_version"],
-                           _array(r["embedding"], "<f4", (-1,)),
-                           _array(r["image_embeddings"], "<f4", r["image_embeddings_shape"]),
+                           _mean_of(images, _array(r["embedding"], "<f4", (-1,))), images,
                            _array(r["thumbnails"], "u1", r["thumbnails_shape"]),
                            tuple((x["student_id"], float(x["similarity"]))
                                  for x in r["lookalikes"]))
@@ -134,7 +150,8 @@ class Template:
             lookalikes = tuple(zip((str(x) for x in npz["lookalike_ids"]),
                                    (float(v) for v in npz["lookalike_sims"]), strict=True)
                                ) if "lookalike_ids" in npz.files else ()
-            return cls(student_id, model_version, npz["embedding"], npz["image_embeddings"],
+            images = npz["image_embeddings"]
+            return cls(student_id, model_version, _mean_of(images, npz["embedding"]), images,
                        npz["thumbnails"], lookalikes)
 
 

@@ -198,8 +198,8 @@ def test_an_offline_evaluation_judges_with_the_threshold_the_gate_would_serve(tm
 
 
 def test_students_enrolled_with_several_photos_are_compared_by_their_first_photo():
-    """An averaged template scores higher against everyone: that says how many photos were
-    taken, not how alike the students are. The calibration people had one each."""
+    """An averaged template's pair scores spread less than one photo's: that says how many
+    photos were taken, not how alike the students are. The calibration people had one each."""
     faces = _faces(60, seed=8)
     seconds = np.stack([mix(f, unit(RNG.normal(size=DIM)), 0.6) for f in faces])
     one = Cohort.of("1", [Template.from_embeddings(k, "1", f[None]) for k, f in
