@@ -127,11 +127,16 @@ class Cohort:
         best = int(np.argmax(scores))
         return None if scores[best] == -np.inf else (self.students[best], float(scores[best]))
 
+    @property
+    def one_photo_each(self) -> np.ndarray:
+        """Each student's first photo (the templates when not known): compared with one
+        another, these are what the version's thresholds were calibrated on."""
+        return self.embeddings if self.first_photos is None else self.first_photos
+
     @functools.cached_property
     def tail(self) -> float | None:
         """:func:`tail_score` of the students' first photos (None: too few students)."""
-        photos = self.embeddings if self.first_photos is None else self.first_photos
-        return tail_score(photos, self.students)
+        return tail_score(self.one_photo_each, self.students)
 
 
 def thresholds_among(thresholds: Thresholds, cohort: Cohort | None) -> Thresholds:
@@ -206,8 +211,9 @@ class PairRate:
             return "Threshold check: fewer than two students enrolled, nothing to compare."
         low, high = self.ci95 or (0.0, 0.0)
         words = (f"Threshold check: of the {self.pairs:,} pairs of the {self.students:,} "
-                 f"enrolled students, {self.at_or_above:,} score at or above the accept "
-                 f"threshold {self.threshold:.4f}: {self.rate:.1e} (95% {low:.1e}-{high:.1e}; "
+                 f"enrolled students (their first photos), {self.at_or_above:,} score at or "
+                 f"above the accept threshold {self.threshold:.4f}: {self.rate:.1e} "
+                 f"(95% {low:.1e}-{high:.1e}; "
                  f"the promise is {self.target:.0e})")
         needed = self.threshold_for_target
         if needed is None:
@@ -226,8 +232,11 @@ class PairRate:
 
 
 def pair_rate(cohort: Cohort, threshold: float, target: float, rows: int = 1024) -> PairRate:
-    """:class:`PairRate` of ``cohort`` at ``threshold`` (``rows`` templates at a time, so
-    that 10,000 students need 40 MB, not 400)."""
+    """:class:`PairRate` of ``cohort`` at ``threshold``: pairs of the students' first photos,
+    as the threshold was calibrated (:attr:`Cohort.one_photo_each`; a template averaged over
+    several photos spreads its scores less and would under-count). ``rows`` photos at a
+    time, so that 10,000 students need 40 MB, not 400."""
+    photos = cohort.one_photo_each
     n = len(cohort.students)
     pairs = n * (n - 1) // 2
     allowed = int(np.floor(target * pairs + 1e-9))
@@ -235,7 +244,7 @@ def pair_rate(cohort: Cohort, threshold: float, target: float, rows: int = 1024)
     top = np.zeros(0, np.float32)
     above = 0
     for start in range(0, n, rows):
-        block = cohort.embeddings[start:start + rows] @ cohort.embeddings.T
+        block = photos[start:start + rows] @ photos.T
         upper = block[np.arange(len(block))[:, None] + start < np.arange(n)[None, :]]
         above += int(np.count_nonzero(upper >= threshold))
         both = np.concatenate([top, upper])

@@ -174,6 +174,21 @@ def test_the_pair_rate_counts_every_pair_of_students_once_in_any_chunking():
     assert rate.ci95[0] <= rate.rate <= rate.ci95[1]
 
 
+def test_the_pair_rate_compares_first_photos_as_the_threshold_was_calibrated():
+    """A template averaged over several photos spreads its scores less than the one photo a
+    person the accept threshold was calibrated on: counted on such templates, two students
+    whose photos are alike would not be seen (an under-count is the unsafe way to be wrong)."""
+    rng = np.random.default_rng(5)
+    first = unit(rng.normal(size=128))
+    alike = mix(first, unit(rng.normal(size=128)), 0.75)  # the other student's first photo
+    assert float(first @ alike) >= 0.5
+    cohort = Cohort.of("1", [
+        Template.from_embeddings(s, "1", np.stack([f, unit(rng.normal(size=128))]))
+        for s, f in (("dora", first), ("edda", alike))])
+    assert float(cohort.embeddings[0] @ cohort.embeddings[1]) < 0.5  # their templates: not
+    assert pair_rate(cohort, 0.5, 1e-4).at_or_above == 1
+
+
 def test_a_small_cohort_cannot_measure_the_promise_and_an_unalike_one_is_not_flagged():
     small = pair_rate(_cohort(40, dim=128), 0.45, 1e-4)  # 780 pairs: under 1 / 1e-4
     assert small.threshold_for_target is None and not small.too_alike
