@@ -63,7 +63,8 @@ def main() -> None:
     owner = np.array([person_of(names[i]) for i in held])
     gender_of = {p: genders.get(names[rows_of[p][0]], "") for p in rows_of}
     probe_gender = np.array([genders.get(names[i], "") for i in held])
-    genuine = [(people.index(p), i) for p in people for i in rows_of[p][args.most:]]
+    at = {i: n for n, i in enumerate(held)}  # an image's row among the held-out
+    genuine = [(c, at[i]) for c, p in enumerate(people) for i in rows_of[p][args.most:]]
 
     out: list[dict[str, Any]] = []
     for k, rule in ((k, r) for k in range(1, args.most + 1) for r in RULES):
@@ -78,8 +79,7 @@ def main() -> None:
             "photos": k, "scored": rule, "people": len(people), "impostor_pairs": int(other.sum()),
             "far_at_accept": float(np.mean(impostor >= accept)),
             "threshold_for_1e-4": float(threshold_at_far(impostor, 1e-4)),
-            "tar_at_accept": float(np.mean([scores[held.index(i), c] >= accept
-                                            for c, i in genuine])),
+            "tar_at_accept": float(np.mean([scores[r, c] >= accept for c, r in genuine])),
             "impostor_mean": float(impostor.mean()), "impostor_sd": float(impostor.std()),
             "template_pair_tail_1pct": tail_score(templates, people),
         }
